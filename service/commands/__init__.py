@@ -1,0 +1,1 @@
+"""Sub-commands of the `yuqing` CLI, one module per noun."""
