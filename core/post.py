@@ -90,10 +90,17 @@ class Post(BaseModel):
         return _as_utc(value)
 
     @classmethod
-    def create(cls, *, url: str, source: str, anchor: str | int | None = None, **fields: object) -> Post:
+    def create(
+        cls, *, url: str, source: str, anchor: str | int | None = None, **fields: object
+    ) -> Post:
         """Build a post whose id and site follow from its URL and anchor (floor or reply id)."""
-        return cls(id=post_id(url, anchor), url=url, source=source,
-                   site=str(fields.pop("site", None) or site_of(url)), **fields)  # type: ignore[arg-type]
+        return cls(
+            id=post_id(url, anchor),
+            url=url,
+            source=source,
+            site=str(fields.pop("site", None) or site_of(url)),
+            **fields,
+        )
 
     @property
     def time(self) -> datetime:

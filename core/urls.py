@@ -1,4 +1,4 @@
-"""Canonical URLs and stable post ids: the same post reached by two spellings of its URL is one post."""
+"""Canonical URLs and stable post ids: one post reached by two spellings of its URL is one post."""
 
 from __future__ import annotations
 
@@ -7,8 +7,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track where a click came from; they never change the page.
 _TRACKING_PARAMS = frozenset(
-    {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "spm", "from",
-     "fromsource", "share_token", "sharer", "timestamp", "_t", "isappinstalled"}
+    {
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "spm",
+        "from",
+        "fromsource",
+        "share_token",
+        "sharer",
+        "timestamp",
+        "_t",
+        "isappinstalled",
+    }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -23,7 +36,8 @@ def canonical_url(url: str) -> str:
     netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     path = parts.path or "/"
     query = sorted(
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if k.lower() not in _TRACKING_PARAMS
     )
     return urlunsplit((scheme, netloc, path, urlencode(query), ""))

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 # Each module in service/commands/ has `register(subparsers)`, which adds its sub-command(s) and
 # sets `func` (taking the parsed args, returning the exit status) on each parser it adds.
-COMMAND_MODULES: list[str] = [
-]
+COMMAND_MODULES: list[str] = []
 
 
 class UserError(Exception):
@@ -22,9 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="yuqing",
         description="Yuqing 舆情: watch what the Chinese internet says about one institution.",
     )
-    parser.add_argument("--config", "-c", default=None,
-                        help="institution config file or folder (default: $YUQING_CONFIG, "
-                             "else config/example)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="institution config file or folder (default: $YUQING_CONFIG, else config/example)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

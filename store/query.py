@@ -80,7 +80,7 @@ class _Parser:
                 self.items.append((")", ")", start))
             elif m.group("quote") is not None:
                 if not m.group("quote").endswith('"') or len(m.group("quote")) == 1:
-                    raise QueryError("a quoted phrase is not closed with \"", start)
+                    raise QueryError('a quoted phrase is not closed with "', start)
                 self.items.append(("phrase", m.group("phrase"), start))
             else:
                 word = m.group("word")

@@ -1,0 +1,335 @@
+"""The embedded post index: SQLite with FTS5 over jieba tokens, in one data folder, no server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from analysis.segment import Segmenter, default_segmenter
+from core.post import Post
+from store.base import (
+    Changes,
+    Counts,
+    SearchPage,
+    SearchQuery,
+    SortOrder,
+    decode_token,
+    encode_token,
+)
+from store.query import And, Node, Not, Or, Term, parse_query
+
+SCHEMA_VERSION = 1
+_BUCKET_SECONDS = 900  # counts group by quarter hours, so every zone's days come out exact
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    time_us INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    site TEXT NOT NULL,
+    sentiment TEXT,
+    category TEXT,
+    severity TEXT,
+    units TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS posts_time ON posts (time_us, id);
+CREATE INDEX IF NOT EXISTS posts_seq ON posts (seq);
+CREATE INDEX IF NOT EXISTS posts_source ON posts (source, time_us);
+CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(
+    title, body, tokenize = 'unicode61 remove_diacritics 0'
+);
+"""
+
+
+def _micros(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+def _fts_string(tokens: Sequence[str]) -> str:
+    """One FTS5 string literal: the tokens as a phrase, with quotes doubled so nothing is syntax."""
+    return '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
+
+
+def _has_not(node: Node) -> bool:
+    if isinstance(node, Not):
+        return True
+    if isinstance(node, And | Or):
+        return any(_has_not(n) for n in node.items)
+    return False
+
+
+def _fts_expression(node: Node) -> str:
+    """A NOT-free tree as one FTS5 MATCH expression made only of quoted strings and operators."""
+    if isinstance(node, Term):
+        if node.phrase:
+            return _fts_string(node.tokens)
+        return "(" + " AND ".join(_fts_string([t]) for t in node.tokens) + ")"
+    if isinstance(node, And):
+        return "(" + " AND ".join(_fts_expression(n) for n in node.items) + ")"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(_fts_expression(n) for n in node.items) + ")"
+    raise AssertionError("NOT is compiled as SQL, not as FTS")
+
+
+def _compile(node: Node, params: list[Any]) -> str:
+    """SQL over ``p`` (posts): each NOT-free subtree becomes one FTS5 match; NOT becomes SQL NOT,
+    so that a query made only of exclusions ("-广告") still means everything but those."""
+    if not _has_not(node):
+        params.append(_fts_expression(node))
+        return "p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)"
+    if isinstance(node, Not):
+        return f"NOT ({_compile(node.item, params)})"
+    assert isinstance(node, And | Or)
+    joiner = " AND " if isinstance(node, And) else " OR "
+    return "(" + joiner.join(_compile(n, params) for n in node.items) + ")"
+
+
+def _positive_terms(node: Node, negated: bool = False) -> list[Term]:
+    if isinstance(node, Term):
+        return [] if negated else [node]
+    if isinstance(node, Not):
+        return _positive_terms(node.item, not negated)
+    return [t for n in node.items for t in _positive_terms(n, negated)]
+
+
+class SqliteIndex:
+    """PostIndex on SQLite: WAL, so the crawler's processes and the daemon share one file."""
+
+    def __init__(self, data_dir: Path, *, segmenter: Segmenter | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / "posts.sqlite3"
+        self.segmenter = segmenter or default_segmenter()
+        self._lock = threading.RLock()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, timeout=30, check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA busy_timeout = 30000")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def init(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer Yuqing (schema {version}); upgrade Yuqing"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def upsert(self, posts: Iterable[Post]) -> int:
+        batch = list(posts)
+        if not batch:
+            return 0
+        if not self._ready():
+            self.init()
+        rows = [
+            (p, self.segmenter.index_tokens(p.title), self.segmenter.index_tokens(p.text))
+            for p in batch
+        ]
+        with self._write() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM posts").fetchone()[0]
+            for post, title_tokens, body_tokens in rows:
+                seq += 1
+                old = db.execute("SELECT rowid FROM posts WHERE id = ?", (post.id,)).fetchone()
+                values = (
+                    post.id,
+                    seq,
+                    _micros(post.time),
+                    post.source,
+                    post.site,
+                    post.sentiment,
+                    post.category,
+                    post.severity,
+                    json.dumps(post.units, ensure_ascii=False),
+                    post.model_dump_json(),
+                )
+                if old is None:
+                    rowid = db.execute(
+                        "INSERT INTO posts (id, seq, time_us, source, site, sentiment, category,"
+                        " severity, units, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        values,
+                    ).lastrowid
+                else:
+                    rowid = old[0]
+                    db.execute(
+                        "UPDATE posts SET id = ?, seq = ?, time_us = ?, source = ?, site = ?,"
+                        " sentiment = ?, category = ?, severity = ?, units = ?, doc = ?"
+                        " WHERE rowid = ?",
+                        (*values, rowid),
+                    )
+                    db.execute("DELETE FROM posts_fts WHERE rowid = ?", (rowid,))
+                db.execute(
+                    "INSERT INTO posts_fts (rowid, title, body) VALUES (?, ?, ?)",
+                    (rowid, " ".join(title_tokens), " ".join(body_tokens)),
+                )
+        return len(batch)
+
+    def _ready(self) -> bool:
+        with self._lock:
+            return bool(
+                self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'posts'").fetchone()
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, post_id: str) -> Post | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM posts WHERE id = ?", (post_id,)).fetchone()
+        return Post.model_validate_json(row[0]) if row else None
+
+    def _where(self, query: SearchQuery) -> tuple[str, list[Any], Node | None]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        node = parse_query(query.text, self.segmenter.cut)
+        if node is not None:
+            clauses.append(_compile(node, params))
+        if query.since is not None:
+            clauses.append("p.time_us >= ?")
+            params.append(_micros(query.since))
+        if query.until is not None:
+            clauses.append("p.time_us < ?")
+            params.append(_micros(query.until))
+        for column, values in (
+            ("source", query.sources),
+            ("site", query.sites),
+            ("sentiment", query.sentiments),
+            ("category", query.categories),
+            ("severity", query.severities),
+        ):
+            if values:
+                clauses.append(f"p.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(str(v) for v in values)
+        if query.units:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(p.units) WHERE value IN "
+                f"({', '.join('?' * len(query.units))}))"
+            )
+            params.extend(query.units)
+        return (" AND ".join(clauses) or "1"), params, node
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        where, params, node = self._where(query)
+        limit = max(1, min(query.limit, 1000))
+        after = decode_token(query.page_token) if query.page_token else None
+        with self._lock:
+            if not self._ready():
+                return SearchPage([], 0, None)
+            total = self._db.execute(
+                f"SELECT COUNT(*) FROM posts p WHERE {where}", params
+            ).fetchone()[0]
+            positive = _positive_terms(node) if node is not None else []
+            if query.sort is SortOrder.RELEVANCE and positive:
+                rank_expr = " OR ".join(_fts_expression(t) for t in positive)
+                sql = (
+                    "SELECT p.doc, COALESCE(s.rank, 0.0) AS score, p.id FROM posts p"
+                    " LEFT JOIN (SELECT rowid, bm25(posts_fts) AS rank FROM posts_fts"
+                    " WHERE posts_fts MATCH ?) s ON s.rowid = p.rowid"
+                    f" WHERE {where}"
+                )
+                args: list[Any] = [rank_expr, *params]
+                if after is not None:
+                    sql += (
+                        " AND (COALESCE(s.rank, 0.0) > ? OR (COALESCE(s.rank, 0.0) = ?"
+                        " AND p.id > ?))"
+                    )
+                    args += [after[0], after[0], after[1]]
+                sql += " ORDER BY score ASC, p.id ASC LIMIT ?"
+            else:
+                sql = f"SELECT p.doc, p.time_us, p.id FROM posts p WHERE {where}"
+                args = list(params)
+                if after is not None:
+                    sql += " AND (p.time_us < ? OR (p.time_us = ? AND p.id < ?))"
+                    args += [after[0], after[0], after[1]]
+                sql += " ORDER BY p.time_us DESC, p.id DESC LIMIT ?"
+            rows = self._db.execute(sql, [*args, limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = encode_token([rows[-1][1], rows[-1][2]]) if more and rows else None
+        return SearchPage([Post.model_validate_json(r[0]) for r in rows], total, token)
+
+    def counts(self, query: SearchQuery, tz: str = "Asia/Shanghai") -> Counts:
+        where, params, _ = self._where(query)
+        zone = ZoneInfo(tz)
+        with self._lock:
+            if not self._ready():
+                return Counts(total=0)
+            by: dict[str, dict[str, int]] = {}
+            for column in ("source", "sentiment", "severity"):
+                rows = self._db.execute(
+                    f"SELECT COALESCE(p.{column}, 'none'), COUNT(*) FROM posts p WHERE {where}"
+                    f" GROUP BY 1",
+                    params,
+                ).fetchall()
+                by[column] = {str(k): int(v) for k, v in rows}
+            buckets = self._db.execute(
+                f"SELECT p.time_us / {_BUCKET_SECONDS * 1_000_000}, COUNT(*) FROM posts p"
+                f" WHERE {where} GROUP BY 1",
+                params,
+            ).fetchall()
+        by_day: dict[str, int] = {}
+        for bucket, n in buckets:
+            day: date = (
+                datetime.fromtimestamp(bucket * _BUCKET_SECONDS, UTC).astimezone(zone).date()
+            )
+            by_day[day.isoformat()] = by_day.get(day.isoformat(), 0) + n
+        return Counts(
+            total=sum(by["source"].values()),
+            by_day=dict(sorted(by_day.items())),
+            by_source=by["source"],
+            by_sentiment=by["sentiment"],
+            by_severity=by["severity"],
+        )
+
+    def changes_since(self, cursor: str | None, limit: int = 500) -> Changes:
+        seq = int(str(decode_token(cursor)[0])) if cursor else 0
+        with self._lock:
+            if not self._ready():
+                return Changes([], encode_token([seq]))
+            rows = self._db.execute(
+                "SELECT doc, seq FROM posts WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, max(1, limit)),
+            ).fetchall()
+        last = rows[-1][1] if rows else seq
+        return Changes([Post.model_validate_json(r[0]) for r in rows], encode_token([last]))
+
+    def status(self) -> dict[str, object]:
+        with self._lock:
+            count = (
+                self._db.execute("SELECT COUNT(*) FROM posts").fetchone()[0] if self._ready() else 0
+            )
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return {
+            "backend": "sqlite",
+            "location": str(self.path),
+            "posts": count,
+            "schema_version": version,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
