@@ -1,0 +1,439 @@
+"""Cases: one per event (rule + key), a refusing state machine, deadlines from the tier, the
+append-only audit trail and the escalation (督办) steps that are due (ALERTING.md C1–C5)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alerts.deadlines import DEFAULT_ZONE, TierDeadlines, deadlines_for
+from alerts.models import (
+    OPEN_STATES,
+    SEVERITY_RANK,
+    TRANSITIONS,
+    Alert,
+    Case,
+    CaseEvent,
+    CaseState,
+    Resolution,
+)
+from core.post import Severity
+from store.state import StateDB
+
+
+class CaseError(ValueError):
+    """A request on a case that cannot be done; the message says why and what is allowed."""
+
+
+class CaseNotFound(CaseError):
+    pass
+
+
+class TransitionError(CaseError):
+    pass
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_alert`` did: the case, the event to announce (if any), was it seen before."""
+
+    case: Case
+    alert: Alert
+    event: str | None  # "case.opened", "case.severity_raised" or None (a quiet repeat)
+    duplicate: bool  # the alert had been recorded before (a rule run repeated after a crash)
+
+
+@dataclass(frozen=True)
+class DueStep:
+    case: Case
+    step: str  # "report.near_due", "report.overdue", "respond.near_due", "respond.overdue"
+    due: datetime
+    superseded: tuple[str, ...]  # earlier steps passed unseen (e.g. while the daemon was down)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _json_default(value: object) -> str:
+    return _iso(value) if isinstance(value, datetime) else str(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _case(row: sqlite3.Row) -> Case:
+    data: dict[str, Any] = dict(row)
+    data["second_wave"] = bool(data["second_wave"])
+    return Case.model_validate(data)
+
+
+class CaseBook:
+    """Cases in the state database. ``tiers`` and ``zone`` set the deadlines (DOMAIN.md §2);
+    a trigger within ``tracking_days`` of a close is a second wave (DOMAIN.md §8)."""
+
+    def __init__(
+        self,
+        db: StateDB,
+        tiers: Mapping[Severity, TierDeadlines] | None = None,
+        zone: str = DEFAULT_ZONE,
+        tracking_days: float = 7,
+    ) -> None:
+        self.db = db
+        self.tiers = tiers
+        self.zone = zone
+        self.tracking = timedelta(days=tracking_days)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, case_id: int) -> Case:
+        return self._get_or_raise(self.db.connection(), case_id)
+
+    def find(self, states: Iterable[CaseState] = (), limit: int = 100) -> list[Case]:
+        wanted = [s.value for s in states]
+        sql = "SELECT * FROM cases"
+        if wanted:
+            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
+        sql += " ORDER BY id DESC LIMIT ?"
+        rows = self.db.connection().execute(sql, (*wanted, limit)).fetchall()
+        return [_case(r) for r in rows]
+
+    def events(self, case_id: int) -> list[CaseEvent]:
+        rows = (
+            self.db.connection()
+            .execute("SELECT * FROM case_events WHERE case_id = ? ORDER BY id", (case_id,))
+            .fetchall()
+        )
+        return [
+            CaseEvent(
+                id=r["id"],
+                case_id=r["case_id"],
+                at=datetime.fromisoformat(r["at"]),
+                kind=r["kind"],
+                actor=r["actor"],
+                detail=json.loads(r["detail"]),
+            )
+            for r in rows
+        ]
+
+    def opening_alert(self, case: Case) -> Alert:
+        row = (
+            self.db.connection()
+            .execute("SELECT body FROM alerts WHERE id = ?", (case.alert_id,))
+            .fetchone()
+        )
+        return Alert.model_validate_json(row["body"])
+
+    def overdue(self, now: datetime) -> list[Case]:
+        """Open cases past their respond deadline (or still new past the report deadline)."""
+        return [
+            c
+            for c in self.find(OPEN_STATES, limit=10_000)
+            if (c.state is CaseState.NEW and c.report_by <= now)
+            or (c.state is not CaseState.REPLIED and c.respond_by <= now)
+        ]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append_event(
+        self,
+        conn: sqlite3.Connection,
+        case_id: int,
+        kind: str,
+        actor: str,
+        now: datetime,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO case_events (case_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                case_id,
+                _iso(now),
+                kind,
+                actor,
+                json.dumps(dict(detail or {}), ensure_ascii=False, default=_json_default),
+            ),
+        )
+
+    def record_alert(self, conn: sqlite3.Connection, alert: Alert, now: datetime) -> Recorded:
+        """Open or update the case of ``alert``, inside the caller's transaction (C1)."""
+        seen = conn.execute("SELECT case_id FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+        if seen is not None:
+            return Recorded(self._get(conn, seen["case_id"]), alert, None, duplicate=True)
+        row = conn.execute(
+            "SELECT * FROM cases WHERE rule = ? AND key = ? AND state IN (?, ?, ?, ?)",
+            (alert.rule, alert.key, *sorted(s.value for s in OPEN_STATES)),
+        ).fetchone()
+        if row is not None:
+            return self._repeat(conn, _case(row), alert, now)
+        return self._open(conn, alert, now)
+
+    def _get(self, conn: sqlite3.Connection, case_id: int) -> Case:
+        return _case(conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone())
+
+    def _insert_alert(self, conn: sqlite3.Connection, alert: Alert, case_id: int) -> None:
+        conn.execute(
+            "INSERT INTO alerts (id, rule, key, severity, detected_at, case_id, kind, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'case', ?)",
+            (
+                alert.id,
+                alert.rule,
+                alert.key,
+                alert.severity.value,
+                _iso(alert.detected_at),
+                case_id,
+                alert.model_dump_json(),
+            ),
+        )
+
+    def _open(self, conn: sqlite3.Connection, alert: Alert, now: datetime) -> Recorded:
+        last = conn.execute(
+            "SELECT id, closed_at FROM cases WHERE rule = ? AND key = ? ORDER BY id DESC LIMIT 1",
+            (alert.rule, alert.key),
+        ).fetchone()
+        previous = last["id"] if last else None
+        closed_at = _dt(last["closed_at"]) if last else None
+        second_wave = closed_at is not None and alert.detected_at - closed_at <= self.tracking
+        due = deadlines_for(alert.severity, alert.detected_at, self.tiers, self.zone)
+        cur = conn.execute(
+            "INSERT INTO cases (rule, key, state, severity, title, unit, unit_name, liaison, "
+            "detected_at, report_by, respond_by, occurrences, last_seen_at, previous_case, "
+            "second_wave, alert_id, created_at, updated_at) "
+            "VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.rule,
+                alert.key,
+                alert.severity.value,
+                alert.title,
+                alert.unit,
+                alert.unit_name,
+                alert.liaison,
+                _iso(alert.detected_at),
+                _iso(due.report_by),
+                _iso(due.respond_by),
+                _iso(alert.detected_at),
+                previous,
+                int(second_wave),
+                alert.id,
+                _iso(now),
+                _iso(now),
+            ),
+        )
+        case_id = int(cur.lastrowid or 0)
+        self._insert_alert(conn, alert, case_id)
+        self.append_event(
+            conn,
+            case_id,
+            "opened",
+            "system",
+            now,
+            {
+                "alert": alert.id,
+                "severity": alert.severity.value,
+                "report_by": due.report_by,
+                "respond_by": due.respond_by,
+                "previous_case": previous,
+                "second_wave": second_wave,
+            },
+        )
+        return Recorded(self._get(conn, case_id), alert, "case.opened", duplicate=False)
+
+    def _repeat(
+        self, conn: sqlite3.Connection, case: Case, alert: Alert, now: datetime
+    ) -> Recorded:
+        self._insert_alert(conn, alert, case.id)
+        last_seen = max(case.last_seen_at, alert.detected_at)
+        conn.execute(
+            "UPDATE cases SET occurrences = occurrences + 1, last_seen_at = ?, "
+            "updated_at = ? WHERE id = ?",
+            (_iso(last_seen), _iso(now), case.id),
+        )
+        self.append_event(
+            conn,
+            case.id,
+            "occurrence",
+            "system",
+            now,
+            {"alert": alert.id, "severity": alert.severity.value},
+        )
+        event = None
+        if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[case.severity]:
+            # A raised tier tightens the deadlines; it never loosens ones already running.
+            due = deadlines_for(alert.severity, alert.detected_at, self.tiers, self.zone)
+            report_by, respond_by = (
+                min(due.report_by, case.report_by),
+                min(due.respond_by, case.respond_by),
+            )
+            conn.execute(
+                "UPDATE cases SET severity = ?, report_by = ?, respond_by = ? WHERE id = ?",
+                (alert.severity.value, _iso(report_by), _iso(respond_by), case.id),
+            )
+            self.append_event(
+                conn,
+                case.id,
+                "severity_raised",
+                "system",
+                now,
+                {
+                    "from": case.severity.value,
+                    "to": alert.severity.value,
+                    "report_by": report_by,
+                    "respond_by": respond_by,
+                },
+            )
+            event = "case.severity_raised"
+        return Recorded(self._get(conn, case.id), alert, event, duplicate=False)
+
+    def transition(
+        self, case_id: int, to: CaseState, actor: str, now: datetime, **fields: str | None
+    ) -> Case:
+        """Move a case along the table in models.TRANSITIONS, or refuse with the allowed moves."""
+        with self.db.transaction() as conn:
+            case = self._get_or_raise(conn, case_id)
+            allowed = TRANSITIONS[case.state]
+            if to not in allowed:
+                options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+                raise TransitionError(
+                    f"case {case.ref} is {case.state.value}: cannot go to "
+                    f"{to.value}; allowed: {options}"
+                )
+            sets = {"state": to.value, "updated_at": _iso(now), **fields}
+            if to is CaseState.CLOSED:
+                sets["closed_at"] = _iso(now)
+            columns = ", ".join(f"{name} = ?" for name in sets)
+            conn.execute(f"UPDATE cases SET {columns} WHERE id = ?", (*sets.values(), case_id))
+            self.append_event(
+                conn,
+                case_id,
+                "transition",
+                actor,
+                now,
+                {"from": case.state.value, "to": to.value, **fields},
+            )
+            return self._get(conn, case_id)
+
+    def _get_or_raise(self, conn: sqlite3.Connection, case_id: int) -> Case:
+        row = conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(f"no case {case_id}: `yuqing cases list` shows the cases")
+        return _case(row)
+
+    def acknowledge(self, case_id: int, actor: str, now: datetime) -> Case:
+        return self.transition(case_id, CaseState.ACKNOWLEDGED, actor, now)
+
+    def assign(
+        self, case_id: int, assignee: str, actor: str, now: datetime, unit: str | None = None
+    ) -> Case:
+        """批办: name who handles it; an acknowledged case moves to in_progress."""
+        if not assignee.strip():
+            raise CaseError("give the person or unit the case is assigned to")
+        fields: dict[str, str | None] = {"assignee": assignee.strip()}
+        if unit:
+            fields["unit"] = unit
+        case = self.get(case_id)
+        if case.state is CaseState.ACKNOWLEDGED:
+            return self.transition(case_id, CaseState.IN_PROGRESS, actor, now, **fields)
+        if case.state is not CaseState.IN_PROGRESS:
+            raise TransitionError(
+                f"case {case.ref} is {case.state.value}: assign works on "
+                "acknowledged or in_progress cases (acknowledge it first)"
+            )
+        with self.db.transaction() as conn:
+            columns = ", ".join(f"{name} = ?" for name in fields)
+            conn.execute(
+                f"UPDATE cases SET {columns}, updated_at = ? WHERE id = ?",
+                (*fields.values(), _iso(now), case_id),
+            )
+            self.append_event(conn, case_id, "assigned", actor, now, fields)
+            return self._get(conn, case_id)
+
+    def reply(self, case_id: int, text: str, actor: str, now: datetime) -> Case:
+        if not text.strip():
+            raise CaseError("a reply needs its text (what was published or sent)")
+        return self.transition(case_id, CaseState.REPLIED, actor, now, reply=text.strip())
+
+    def close(
+        self, case_id: int, resolution: Resolution | str, summary: str, actor: str, now: datetime
+    ) -> Case:
+        """销号: needs a resolution and a summary (C2)."""
+        try:
+            value = Resolution(resolution)
+        except ValueError as exc:
+            raise CaseError(
+                f"unknown resolution {resolution!r}: use one of "
+                f"{', '.join(r.value for r in Resolution)}"
+            ) from exc
+        if not summary.strip():
+            raise CaseError("closing a case needs a summary of how it was handled")
+        return self.transition(
+            case_id, CaseState.CLOSED, actor, now, resolution=value.value, summary=summary.strip()
+        )
+
+    def archive(self, case_id: int, actor: str, now: datetime) -> Case:
+        return self.transition(case_id, CaseState.ARCHIVED, actor, now)
+
+    # -- escalation (督办) ---------------------------------------------------------------------
+
+    def due_steps(self, now: datetime, near_due_fraction: float = 0.75) -> list[DueStep]:
+        """Escalation steps reached by ``now`` and not yet taken. Near-due is when
+        ``near_due_fraction`` of the time from detection to the deadline has passed."""
+        if not 0 < near_due_fraction < 1:
+            raise CaseError("near_due_fraction must be between 0 and 1")
+        conn = self.db.connection()
+        taken = {
+            (r["case_id"], r["step"]) for r in conn.execute("SELECT case_id, step FROM escalations")
+        }
+        steps: list[DueStep] = []
+        for case in self.find(OPEN_STATES, limit=100_000):
+            for name, due, pending in (
+                ("report", case.report_by, case.state is CaseState.NEW),
+                (
+                    "respond",
+                    case.respond_by,
+                    case.state in (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.IN_PROGRESS),
+                ),
+            ):
+                if not pending:
+                    continue
+                near = case.detected_at + (due - case.detected_at) * near_due_fraction
+                if now >= due and (case.id, f"{name}.overdue") not in taken:
+                    skipped = tuple(s for s in (f"{name}.near_due",) if (case.id, s) not in taken)
+                    steps.append(DueStep(case, f"{name}.overdue", due, skipped))
+                elif near <= now < due and (case.id, f"{name}.near_due") not in taken:
+                    steps.append(DueStep(case, f"{name}.near_due", due, ()))
+        return steps
+
+    def mark_escalated(
+        self, conn: sqlite3.Connection, step: DueStep, now: datetime, sent_to: Sequence[str]
+    ) -> bool:
+        """Record ``step`` once; False when another run already took it."""
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO escalations (case_id, step, at, due) VALUES (?, ?, ?, ?)",
+            (step.case.id, step.step, _iso(now), _iso(step.due)),
+        )
+        if cur.rowcount == 0:
+            return False
+        for skipped in step.superseded:
+            conn.execute(
+                "INSERT OR IGNORE INTO escalations (case_id, step, at, due) VALUES (?, ?, ?, ?)",
+                (step.case.id, skipped, _iso(now), _iso(step.due)),
+            )
+        self.append_event(
+            conn,
+            step.case.id,
+            "escalated",
+            "system",
+            now,
+            {
+                "step": step.step,
+                "due": step.due,
+                "destinations": list(sent_to),
+                "superseded": list(step.superseded),
+            },
+        )
+        return True
