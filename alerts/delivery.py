@@ -59,6 +59,7 @@ class OutboxError(ValueError):
 class FaultHooks:
     """Fault injection points for crash tests (T2); production leaves them unset."""
 
+    before_commit: Callable[[], None] | None = None
     after_commit: Callable[[], None] | None = None
     after_send: Callable[[Delivery], None] | None = None
 
@@ -161,6 +162,8 @@ class Outbox:
                     alert.id,
                     now,
                 )
+            if self.hooks.before_commit:
+                self.hooks.before_commit()
         if self.hooks.after_commit:
             self.hooks.after_commit()
         return Submission(recorded.case.id, recorded.event, ids, recorded.duplicate)
