@@ -35,6 +35,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "config" / "elasticsearc
 CHUNK = 500  # posts per bulk request, as elasticsearch.helpers.bulk does by default
 MAX_LIMIT = 10_000
 SETTLE_SECONDS = 5.0
+SEQ_PER_MS = 1000
 _VERSION = re.compile(r"-v(\d+)$")
 # The post is kept whole in `raw` (unindexed) apart from its title and text, stored beside it.
 _RAW_EXCLUDE = {"title", "text"}
@@ -109,6 +110,7 @@ class ElasticsearchIndex:
         )
         self._ready = False
         self._lock = threading.Lock()
+        self._seq = 0
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
@@ -176,7 +178,7 @@ class ElasticsearchIndex:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def document(self, post: Post, indexed_at: int) -> dict[str, Any]:
+    def document(self, post: Post, seq: int) -> dict[str, Any]:
         """The Elasticsearch document for a post: filter fields, token fields, the post itself."""
         seg = self.segmenter
         return {
@@ -195,7 +197,8 @@ class ElasticsearchIndex:
             "time": millis(post.time),
             "published": millis(post.published) if post.published else None,
             "fetched": millis(post.fetched),
-            "indexed_at": indexed_at,
+            "indexed_at": seq // SEQ_PER_MS,
+            "seq": seq,
             "title_tokens": " ".join(seg.index_tokens(post.title)),
             "text_tokens": " ".join(seg.index_tokens(post.text)),
             "title_words": " ".join(seg.cut(post.title)),
@@ -205,13 +208,19 @@ class ElasticsearchIndex:
             "raw": post.model_dump(mode="json", exclude=_RAW_EXCLUDE),
         }
 
-    def operations(self, posts: list[Post], indexed_at: int | None = None) -> list[dict[str, Any]]:
+    def next_seq(self) -> int:
+        """The indexing order: the clock in ms times SEQ_PER_MS, strictly increasing here, so
+        posts written in one batch (or one millisecond) keep the order they were given in."""
+        with self._lock:
+            self._seq = max(millis(datetime.now(UTC)) * SEQ_PER_MS, self._seq + 1)
+            return self._seq
+
+    def operations(self, posts: list[Post]) -> list[dict[str, Any]]:
         """Bulk-API lines for ``posts``: an action and a document each."""
-        now = millis(datetime.now(UTC)) if indexed_at is None else indexed_at
         ops: list[dict[str, Any]] = []
         for post in posts:
             ops.append({"index": {"_id": post.id}})
-            ops.append(self.document(post, now))
+            ops.append(self.document(post, self.next_seq()))
         return ops
 
     def upsert(self, posts: Iterable[Post]) -> int:
@@ -351,13 +360,13 @@ class ElasticsearchIndex:
             if len(after) != 2 or not isinstance(after[0], int) or not isinstance(after[1], str):
                 raise ValueError("the cursor is damaged; start again without it")
         self.init()
-        settled = millis(datetime.now(UTC)) - int(self.settle_seconds * 1000)
+        settled = (millis(datetime.now(UTC)) - int(self.settle_seconds * 1000) + 1) * SEQ_PER_MS - 1
         extra: dict[str, Any] = {"search_after": after} if after is not None else {}
         with self.errors("read changes"):
             found = self.client.search(
                 index=self.alias,
-                query={"range": {"indexed_at": {"lte": settled, "format": "epoch_millis"}}},
-                sort=[{"indexed_at": "asc"}, {"id": "asc"}],
+                query={"range": {"seq": {"lte": settled}}},
+                sort=[{"seq": "asc"}, {"id": "asc"}],
                 size=limit, source={"includes": SOURCE_FIELDS}, **extra,
             )  # fmt: skip
         hits = found["hits"]["hits"]

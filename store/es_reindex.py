@@ -56,17 +56,17 @@ def _copy(index: ElasticsearchIndex, old: str, new: str, since: int | None) -> N
         extra: dict[str, Any] = {"search_after": after} if after is not None else {}
         with index.errors("read posts to copy"):
             found = index.client.search(
-                index=old, query=query, sort=[{"indexed_at": "asc"}, {"id": "asc"}], size=CHUNK,
-                source={"includes": [*SOURCE_FIELDS, "indexed_at"]}, **extra,
+                index=old, query=query, sort=[{"seq": "asc"}, {"id": "asc"}], size=CHUNK,
+                source={"includes": [*SOURCE_FIELDS, "seq"]}, **extra,
             )  # fmt: skip
         hits = found["hits"]["hits"]
         if not hits:
             break
         ops: list[dict[str, Any]] = []
         for h in hits:
-            # Keep indexed_at, so alert jobs reading changes do not see every post again.
+            # Keep the indexing order, so alert jobs reading changes do not see every post again.
             ops.append({"index": {"_id": h["_id"]}})
-            ops.append(index.document(index.to_post(h["_source"]), int(h["_source"]["indexed_at"])))
+            ops.append(index.document(index.to_post(h["_source"]), int(h["_source"]["seq"])))
         index.send(ops, index=new)
         after = hits[-1]["sort"]
     with index.errors("refresh"):
