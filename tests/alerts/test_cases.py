@@ -1,4 +1,4 @@
-"""Cases: one per event, the state machine table, closing rules, second waves, escalation (C1–C5)."""
+"""Cases: one per event, the transition table, closing rules, second waves, escalation (C1–C5)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def test_a_trigger_after_closing_opens_a_linked_case(book: CaseBook, clock: Fake
     book.close(second, "resolved", "已回复", "office", clock())
     with book.db.transaction() as conn:
         late = third_book.record_alert(
-            conn, make_alert(detected_at=START + timedelta(days=30)), START).case
+            conn, make_alert(detected_at=START + timedelta(days=30)), START
+        ).case
     assert late.previous_case == second and not late.second_wave
 
 
@@ -58,8 +59,11 @@ def test_a_higher_tier_repeat_raises_severity_and_tightens_deadlines(book: CaseB
     case_id = record(book)
     before = book.get(case_id)
     with book.db.transaction() as conn:
-        result = book.record_alert(conn, make_alert(
-            severity=Severity.ESPECIALLY_MAJOR, detected_at=START + timedelta(hours=1)), START)
+        result = book.record_alert(
+            conn,
+            make_alert(severity=Severity.ESPECIALLY_MAJOR, detected_at=START + timedelta(hours=1)),
+            START,
+        )
     after = result.case
     assert result.event == "case.severity_raised"
     assert after.severity is Severity.ESPECIALLY_MAJOR
@@ -127,16 +131,17 @@ def test_closing_needs_a_resolution_and_a_summary(
     assert book.get(case_id).state is CaseState.ACKNOWLEDGED
 
 
-def test_assign_moves_an_acknowledged_case_into_progress(
-    book: CaseBook, clock: FakeClock
-) -> None:
+def test_assign_moves_an_acknowledged_case_into_progress(book: CaseBook, clock: FakeClock) -> None:
     case_id = record(book)
     with pytest.raises(TransitionError, match="acknowledge it first"):
         book.assign(case_id, "李老师", "office", clock())
     book.acknowledge(case_id, "office", clock())
     case = book.assign(case_id, "李老师", "office", clock(), unit="student-affairs")
     assert (case.state, case.assignee, case.unit) == (
-        CaseState.IN_PROGRESS, "李老师", "student-affairs")
+        CaseState.IN_PROGRESS,
+        "李老师",
+        "student-affairs",
+    )
     case = book.assign(case_id, "赵老师", "office", clock())
     assert case.assignee == "赵老师"
     kinds = [(e.kind, e.actor) for e in book.events(case_id)]
@@ -156,7 +161,8 @@ def test_only_one_open_case_per_event_even_for_a_racing_writer(db: StateDB) -> N
             "INSERT INTO cases (rule, key, state, severity, title, detected_at, report_by, "
             "respond_by, last_seen_at, alert_id, created_at, updated_at) SELECT rule, key, "
             "'acknowledged', severity, title, detected_at, report_by, respond_by, last_seen_at, "
-            "'other', created_at, updated_at FROM cases")
+            "'other', created_at, updated_at FROM cases"
+        )
 
 
 def test_due_steps_near_due_then_overdue_each_once(book: CaseBook, clock: FakeClock) -> None:

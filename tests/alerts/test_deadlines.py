@@ -22,8 +22,8 @@ from core.post import Severity
 SH = ZoneInfo("Asia/Shanghai")
 
 
-def bj(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]  # y, m, d, h, mi given by each case
+def bj(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
 @pytest.mark.parametrize(
@@ -103,9 +103,7 @@ def test_zone_is_explicit() -> None:
     assert add_span(start, span, "Europe/London") == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     saturday_bj = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # Sat 01:00 Beijing, Fri in London
     assert add_span(saturday_bj, span, "Asia/Shanghai") == bj(2026, 11, 24, 0, 0)
-    assert add_span(saturday_bj, span, "Europe/London") == datetime(
-        2026, 11, 23, 17, 0, tzinfo=UTC
-    )
+    assert add_span(saturday_bj, span, "Europe/London") == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,11 @@ AT_SPEC_TIME = datetime.fromtimestamp(SPEC_TS, UTC)
 
 def test_matches_the_specification_example() -> None:
     assert signing.sign(SPEC_ID, SPEC_TS, SPEC_BODY, SPEC_SECRET) == SPEC_SIGNATURE
-    headers = {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS),
-               "webhook-signature": SPEC_SIGNATURE}
+    headers = {
+        "webhook-id": SPEC_ID,
+        "webhook-timestamp": str(SPEC_TS),
+        "webhook-signature": SPEC_SIGNATURE,
+    }
     assert signing.verify(headers, SPEC_BODY, [SPEC_SECRET], AT_SPEC_TIME) == SPEC_ID
 
 
@@ -48,8 +51,11 @@ def test_rotation_sends_two_signatures_and_either_secret_verifies() -> None:
     ],
 )
 def test_verify_refuses(change: dict[str, object], message: str) -> None:
-    headers = {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS),
-               "webhook-signature": SPEC_SIGNATURE}
+    headers = {
+        "webhook-id": SPEC_ID,
+        "webhook-timestamp": str(SPEC_TS),
+        "webhook-signature": SPEC_SIGNATURE,
+    }
     for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
         if name in change:
             headers[name] = str(change[name])
@@ -64,9 +70,11 @@ def test_verify_refuses(change: dict[str, object], message: str) -> None:
 
 @pytest.mark.parametrize(
     ("secret", "message"),
-    [("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "starts with 'whsec_'"),
-     ("whsec_not base64!", "not valid base64"),
-     ("whsec_YWJj", "too short")],
+    [
+        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "starts with 'whsec_'"),
+        ("whsec_not base64!", "not valid base64"),
+        ("whsec_YWJj", "too short"),
+    ],
 )
 def test_bad_secrets_are_explained(secret: str, message: str) -> None:
     with pytest.raises(signing.SignatureError, match=message):

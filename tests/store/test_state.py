@@ -16,15 +16,17 @@ def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
     assert db.schema_version() == MIGRATIONS[-1].version
     assert db.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.connection().execute("SELECT name FROM sqlite_master")}
-    assert {"alerts", "cases", "case_events", "deliveries", "destinations",
-            "escalations"} <= tables
+    assert {"alerts", "cases", "case_events", "deliveries", "destinations", "escalations"} <= tables
 
 
 def test_a_later_migration_runs_once_on_an_existing_database(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     StateDB(path).close()
-    extra = Migration(MIGRATIONS[-1].version + 1, "rule windows",
-                      "CREATE TABLE rule_windows (rule TEXT PRIMARY KEY, until TEXT NOT NULL);")
+    extra = Migration(
+        MIGRATIONS[-1].version + 1,
+        "rule windows",
+        "CREATE TABLE rule_windows (rule TEXT PRIMARY KEY, until TEXT NOT NULL);",
+    )
     db = StateDB(path, [*MIGRATIONS, extra])
     assert db.schema_version() == extra.version
     db.connection().execute("INSERT INTO rule_windows VALUES ('r', 'x')")
@@ -35,8 +37,11 @@ def test_a_later_migration_runs_once_on_an_existing_database(tmp_path: Path) -> 
 def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     StateDB(path).close()
-    broken = Migration(MIGRATIONS[-1].version + 1, "broken",
-                       "CREATE TABLE t1 (a INTEGER);\nCREATE TABLE t1 (a INTEGER);")
+    broken = Migration(
+        MIGRATIONS[-1].version + 1,
+        "broken",
+        "CREATE TABLE t1 (a INTEGER);\nCREATE TABLE t1 (a INTEGER);",
+    )
     with pytest.raises(StateError, match="already exists"):
         StateDB(path, [*MIGRATIONS, broken])
     db = StateDB(path)
@@ -95,9 +100,11 @@ def test_audit_trail_is_append_only(tmp_path: Path) -> None:
         conn.execute(
             "INSERT INTO cases (rule, key, state, severity, title, detected_at, report_by, "
             "respond_by, last_seen_at, alert_id, created_at, updated_at) VALUES "
-            "('r', 'k', 'new', 'general', 't', 'x', 'x', 'x', 'x', 'a', 'x', 'x')")
-        conn.execute("INSERT INTO case_events (case_id, at, kind, actor) "
-                     "VALUES (1, 'x', 'opened', 'system')")
+            "('r', 'k', 'new', 'general', 't', 'x', 'x', 'x', 'x', 'a', 'x', 'x')"
+        )
+        conn.execute(
+            "INSERT INTO case_events (case_id, at, kind, actor) VALUES (1, 'x', 'opened', 'system')"
+        )
     conn = db.connection()
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("UPDATE case_events SET kind = 'forged'")
