@@ -1,0 +1,75 @@
+"""`yuqing config check|show|schema`: validate the institution's configuration, print it as
+loaded, or print its JSON Schema for editors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.settings import ConfigError, Settings
+from core.settings_loader import config_path, load
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("config", help="check or show the institution's configuration")
+    actions = parser.add_subparsers(dest="config_action", metavar="ACTION", required=True)
+
+    check = actions.add_parser(
+        "check", help="validate a config file or folder; list every problem with file and line"
+    )
+    check.add_argument("path", nargs="?", help="config file or folder (overrides --config)")
+    check.add_argument("--quiet", "-q", action="store_true", help="do not print warnings")
+    check.set_defaults(func=check_command)
+
+    show = actions.add_parser("show", help="print the configuration as loaded, as JSON")
+    show.add_argument("path", nargs="?", help="config file or folder (overrides --config)")
+    show.set_defaults(func=show_command)
+
+    schema = actions.add_parser("schema", help="print the JSON Schema of the configuration")
+    schema.set_defaults(func=schema_command)
+
+
+def _path(args: argparse.Namespace) -> str | None:
+    path: str | None = args.path or getattr(args, "config", None)
+    return path
+
+
+def check_command(args: argparse.Namespace) -> int:
+    where = config_path(_path(args))
+    try:
+        result = load(where)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {where}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    s = result.settings
+    print(
+        f"OK: {s.institution.name}, {len(s.sources)} sources, {len(s.units)} units, "
+        f"{len(s.watch_rules)} watch rules, {len(s.alert_rules)} alert rules"
+    )
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load(config_path(_path(args))).settings
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    # Secrets are excluded from dumps by the model; say only whether each one was found.
+    data = settings.model_dump(mode="json")
+    for hook, dumped in zip(settings.webhooks, data["webhooks"], strict=True):
+        dumped["secret_set"] = hook.secret is not None
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    print(json.dumps(Settings.model_json_schema(), ensure_ascii=False, indent=2))
+    return 0
