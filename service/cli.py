@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 # Each module in service/commands/ has `register(subparsers)`, which adds its sub-command(s) and
 # sets `func` (taking the parsed args, returning the exit status) on each parser it adds.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "service.commands.config_cmd",
+]
 
 
 class UserError(Exception):
