@@ -1,0 +1,60 @@
+"""Text normalisation before matching and indexing: full-width to half-width, lower case,
+Traditional to Simplified (OpenCC t2s, only when the text holds a character that changes)."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def _read_pairs(path: str) -> list[tuple[str, str]]:
+    pairs = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            key, _, values = line.rstrip("\n").partition("\t")
+            if key and values:
+                pairs.append((key, values.split(" ")[0]))
+    return pairs
+
+
+@lru_cache(maxsize=1)
+def traditional_chars() -> frozenset[str]:
+    """Characters whose presence means t2s may change the text.
+
+    OpenCC's pure-Python converter is slow, so the (common) all-Simplified text skips it. A
+    character counts if it changes alone, or if it changes inside a phrase of otherwise
+    unchanged characters (重覆 → 重复 although 覆 alone stays).
+    """
+    folder = os.path.join(os.path.dirname(opencc.__file__), "dictionary")
+    chars = _read_pairs(os.path.join(folder, "TSCharacters.txt"))
+    changing = {k for k, v in chars if k != v}
+    for key, value in _read_pairs(os.path.join(folder, "TSPhrases.txt")):
+        if key == value or changing.intersection(key):
+            continue
+        if len(key) == len(value):
+            changing.update(a for a, b in zip(key, value, strict=True) if a != b)
+        else:
+            changing.update(key)
+    return frozenset(changing)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to Simplified; the text itself when nothing in it would change."""
+    if traditional_chars().isdisjoint(text):
+        return text
+    converted: str = _converter().convert(text)
+    return converted
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width (NFKC), lower case, Traditional to Simplified: so that ＳＵＤＡ,
+    suda and 蘇大 match the rules and queries written as suda and 苏大."""
+    return to_simplified(unicodedata.normalize("NFKC", text).lower())

@@ -1,0 +1,69 @@
+"""Segmentation speed: Segmenter.cut and index_tokens vs plain jieba.lcut on the same texts,
+in the same run. Run: uv run --frozen python bench/segment_bench.py [--texts N]"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jieba
+
+from analysis.segment import Segmenter
+
+SENTIMENT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
+WORDS = ["苏州大学", "苏大", "苏大附一院", "三食堂", "张三", "独墅湖校区", "学工处", "文正学院"]
+
+
+def load(limit: int) -> list[str]:
+    texts: list[str] = []
+    files = sorted(SENTIMENT.glob("*.csv"))
+    if not files:
+        raise SystemExit(f"no texts: {SENTIMENT} has no *.csv")
+    per_file = max(1, limit // len(files))
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            rows = csv.reader(fh)
+            next(rows)
+            texts.extend(row[1] for row in itertools.islice(rows, per_file) if len(row) > 1)
+    return texts
+
+
+def rate(fn: Callable[[str], object], texts: list[str], megabytes: float) -> float:
+    start = time.perf_counter()
+    for text in texts:
+        fn(text)
+    return megabytes / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--texts", type=int, default=20000, help="how many texts (default 20000)")
+    args = parser.parse_args()
+    jieba.setLogLevel(logging.WARNING)
+    texts = load(args.texts)
+    megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    seg = Segmenter(WORDS)
+    baseline = jieba.Tokenizer()
+    for word in WORDS:
+        baseline.add_word(word)
+    baseline.lcut("预热")
+    seg.cut("预热")
+    print(f"{len(texts)} texts, {megabytes:.2f} MB (UTF-8)")
+    base = rate(baseline.lcut, texts, megabytes)
+    print(f"jieba.lcut                  {base:6.2f} MB/s  1.00x")
+    for name, fn in [
+        ("Segmenter.cut", seg.cut),
+        ("Segmenter.index_tokens", seg.index_tokens),
+        ("Segmenter(fast=False).cut", Segmenter(WORDS, fast=False).cut),
+    ]:
+        mbs = rate(fn, texts, megabytes)
+        print(f"{name:27} {mbs:6.2f} MB/s  {mbs / base:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
