@@ -1,0 +1,92 @@
+"""Cue-word lists shipped as data (tab-separated files in this folder), and a matcher that
+finds them on segmented tokens, so a cue never matches inside a longer word."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from analysis.segment import Segmenter, normalize
+
+
+class LexiconError(ValueError):
+    """A shipped lexicon file is malformed; the message names the file and line."""
+
+
+def read_rows(name: str, fields: int) -> list[list[str]]:
+    """Rows of a lexicon file: tab-separated, exactly ``fields`` columns, # starts a comment."""
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("  #", 1)[0].rstrip()
+        if not line or line.startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        if len(cells) != fields:
+            raise LexiconError(
+                f"analysis/lexicons/{name}:{number}: expected {fields} tab-separated fields, "
+                f"got {len(cells)}: {line!r}"
+            )
+        rows.append(cells)
+    return rows
+
+
+@dataclass(frozen=True)
+class Hit:
+    cue: str
+    start: int  # offset in the normalised text
+
+
+class CueMatcher:
+    """Finds cue words as whole tokens, runs of up to 4 adjacent tokens (领导/批示) or
+    dictionary sub-words of a long token (游行 in 游行示威, as search-mode indexing does), and
+    regular-expression cues (written ``re:...``) on the normalised text."""
+
+    MAX_RUN = 4
+
+    def __init__(self, cues: Iterable[str]) -> None:
+        words, patterns = [], []
+        for cue in cues:
+            if cue.startswith("re:"):
+                patterns.append(cue)
+            else:
+                words.append(normalize(cue))
+        self._words = frozenset(words)
+        self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
+        self._segmenter = _segmenter(tuple(sorted(self._words)))
+
+    def find(self, text: str) -> list[Hit]:
+        norm = normalize(text)
+        tokens = self._segmenter.cut(text)
+        hits: list[Hit] = []
+        # Offsets come from re-finding each token after the previous one (cut drops punctuation).
+        starts, cursor = [], 0
+        for token in tokens:
+            at = norm.find(token, cursor)
+            at = cursor if at < 0 else at
+            starts.append(at)
+            cursor = at + len(token)
+        for i in range(len(tokens)):
+            joined = ""
+            for j in range(i, min(i + self.MAX_RUN, len(tokens))):
+                if j > i and starts[j] != starts[j - 1] + len(tokens[j - 1]):
+                    break  # punctuation between: not one phrase
+                joined += tokens[j]
+                if joined in self._words:
+                    hits.append(Hit(joined, starts[i]))
+            token = tokens[i]
+            if len(token) >= 3 and token not in self._words:
+                for sub in self._segmenter.index_tokens(token):
+                    if sub != token and sub in self._words:
+                        hits.append(Hit(sub, starts[i] + token.find(sub)))
+        for cue, pattern in self._patterns:
+            hits.extend(Hit(cue, m.start()) for m in pattern.finditer(norm))
+        return hits
+
+
+@lru_cache(maxsize=4)
+def _segmenter(words: tuple[str, ...]) -> Segmenter:
+    return Segmenter(words)

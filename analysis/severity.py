@@ -1,0 +1,204 @@
+"""Severity tier (一般 / 重大 / 特别重大, DOMAIN.md §2) from explicit signals, each of which
+adds points and a human-readable reason; the thresholds and weights are a policy dataclass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
+
+from analysis.lexicons import CueMatcher, read_rows
+from core.post import Category, Sentiment, Severity
+
+Steps = tuple[tuple[float, float], ...]  # (at least this much, points), ascending
+
+CATEGORY_NAMES: Mapping[Category, str] = MappingProxyType(
+    {
+        Category.APPEAL: "询问/质疑/诉求",
+        Category.HYPE: "恶意传播/炒作",
+        Category.DEFAMATION: "捏造/歪曲/诽谤/煽动",
+        Category.SUGGESTION: "建议",
+        Category.OTHER: "其他",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SeverityPolicy:
+    """Points per signal and the score each tier starts at; defaults follow DOMAIN.md §2:
+    a local complaint is general, spreading or false information is major, wide spread or
+    pickup by the media is especially major. An institution overrides any field."""
+
+    names: Mapping[Severity, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                Severity.GENERAL: "一般",
+                Severity.MAJOR: "重大",
+                Severity.ESPECIALLY_MAJOR: "特别重大",
+            }
+        )
+    )
+    major_at: float = 4.0
+    especially_major_at: float = 9.0
+    negativity_steps: Steps = ((0.6, 1.0), (0.9, 2.0))  # P(negative)
+    category_points: Mapping[Category, float] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                Category.DEFAMATION: 3.0,
+                Category.HYPE: 2.0,
+                Category.APPEAL: 1.0,
+                Category.SUGGESTION: 0.0,
+                Category.OTHER: 0.0,
+            }
+        )
+    )
+    reply_steps: Steps = ((20, 1.0), (200, 2.0), (1000, 3.0))
+    cluster_steps: Steps = ((5, 1.0), (30, 2.0), (200, 3.0))  # reposts of the same text
+    site_steps: Steps = ((3, 1.0), (5, 2.0), (10, 4.0))
+    velocity_steps: Steps = ((10, 1.0), (50, 2.0), (200, 3.0))  # cluster posts per hour
+    news_points: float = 4.0
+    news_kinds: frozenset[str] = frozenset({"news", "media"})
+    escalation_cap: float = 6.0  # many escalation words are one signal, not ten
+    # Floors: a death or a mass incident is never "general"; the media plus wide spread is
+    # the textbook especially-major case whatever the rest adds up to.
+    escalation_floor_at: float = 4.0
+    news_spread_sites: int = 5
+    # "Widely spread" is what makes a matter especially major: one post, however alarming,
+    # without replies, reposts, other sites or the media stays at most major.
+    especially_major_needs_reach: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.major_at <= self.especially_major_at:
+            raise ValueError("severity policy: need 0 < major_at <= especially_major_at")
+        missing = set(Severity) - set(self.names)
+        if missing:
+            raise ValueError(f"severity policy: names lacks {sorted(missing)}")
+        for name in (
+            "negativity_steps",
+            "reply_steps",
+            "cluster_steps",
+            "site_steps",
+            "velocity_steps",
+        ):
+            steps: Steps = getattr(self, name)
+            if list(steps) != sorted(steps):
+                raise ValueError(f"severity policy: {name} must be in ascending order")
+
+
+@dataclass(frozen=True)
+class SeverityInput:
+    """What is known about a post and the cluster it belongs to."""
+
+    text: str = ""  # title and body: searched for escalation words
+    negativity: float | None = None  # P(negative), 0..1, from the sentiment model
+    sentiment: Sentiment | None = None  # the label, when no probability is known
+    category: Category | None = None
+    replies: int = 0
+    cluster_size: int = 1
+    sites: int = 1  # distinct sites the cluster is on
+    news_pickup: bool = False
+    site_kinds: frozenset[str] = frozenset()  # kinds of the sites the cluster is on
+    velocity: float = 0.0  # cluster posts per hour, recently
+
+    def __post_init__(self) -> None:
+        if self.negativity is not None and not 0.0 <= self.negativity <= 1.0:
+            raise ValueError(f"severity: negativity must be within 0..1, got {self.negativity}")
+        for name in ("replies", "cluster_size", "sites", "velocity"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"severity: {name} must not be negative")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    tier: Severity
+    name: str  # the institution's display name for the tier
+    score: float
+    reasons: tuple[str, ...]  # every signal that added points, strongest first
+
+
+@lru_cache(maxsize=1)
+def _escalation() -> tuple[CueMatcher, Mapping[str, tuple[float, str]]]:
+    rows = read_rows("escalation.tsv", 3)
+    table = {word: (float(points), gloss) for word, points, gloss in rows}
+    return CueMatcher(table), MappingProxyType(table)
+
+
+def escalation_words(text: str) -> list[str]:
+    """Escalation words in the text, each once, in order of appearance."""
+    matcher, _ = _escalation()
+    return list(dict.fromkeys(hit.cue for hit in sorted(matcher.find(text), key=lambda h: h.start)))
+
+
+def _step(value: float, steps: Steps) -> float:
+    points = 0.0
+    for at_least, step_points in steps:
+        if value >= at_least:
+            points = step_points
+    return points
+
+
+def assess(signals: SeverityInput, policy: SeverityPolicy | None = None) -> Assessment:
+    """The tier and the signals that set it. Pure: the same input gives the same answer."""
+    policy = policy or SeverityPolicy()
+    found: list[tuple[float, str]] = []  # (points, reason)
+
+    negativity = signals.negativity
+    if negativity is None and signals.sentiment is Sentiment.NEGATIVE:
+        negativity = 1.0
+    if negativity is not None and (points := _step(negativity, policy.negativity_steps)):
+        found.append((points, f"负面情绪 {negativity:.2f}"))
+    if signals.category is not None and (points := policy.category_points.get(signals.category, 0)):
+        found.append((points, f"分类: {CATEGORY_NAMES[signals.category]}"))
+
+    words = escalation_words(signals.text) if signals.text else []
+    escalation = 0.0
+    if words:
+        _, table = _escalation()
+        escalation = min(policy.escalation_cap, sum(table[w][0] for w in words))
+        found.append((escalation, "升级词: " + "、".join(words)))
+
+    if points := _step(signals.replies, policy.reply_steps):
+        found.append((points, f"回复: {signals.replies} 条"))
+    if points := _step(signals.cluster_size, policy.cluster_steps):
+        found.append((points, f"转载: {signals.cluster_size} 篇相似帖"))
+    if points := _step(signals.sites, policy.site_steps):
+        found.append((points, f"传播: {signals.sites} 个网站"))
+    if points := _step(signals.velocity, policy.velocity_steps):
+        found.append((points, f"速度: {signals.velocity:g} 篇/小时"))
+    news = signals.news_pickup or bool(signals.site_kinds & policy.news_kinds)
+    if news:
+        found.append((policy.news_points, "新闻网站转载"))
+
+    found.sort(key=lambda pair: -pair[0])
+    score = sum(points for points, _ in found)
+    reasons = [f"{reason} (+{points:g})" for points, reason in found]
+    tier = Severity.GENERAL
+    if score >= policy.especially_major_at:
+        tier = Severity.ESPECIALLY_MAJOR
+    elif score >= policy.major_at:
+        tier = Severity.MAJOR
+    if news and signals.sites >= policy.news_spread_sites and tier is not Severity.ESPECIALLY_MAJOR:
+        tier = Severity.ESPECIALLY_MAJOR
+        reasons.append(f"新闻网站转载且传播到 {signals.sites} 个网站: 至少{policy.names[tier]}")
+    reach = news or any(
+        (
+            _step(signals.replies, policy.reply_steps),
+            _step(signals.cluster_size, policy.cluster_steps),
+            _step(signals.sites, policy.site_steps),
+            _step(signals.velocity, policy.velocity_steps),
+        )
+    )
+    if tier is Severity.ESPECIALLY_MAJOR and policy.especially_major_needs_reach and not reach:
+        tier = Severity.MAJOR
+        reasons.append(f"未见传播: 最高{policy.names[tier]}")
+    if escalation >= policy.escalation_floor_at and tier is Severity.GENERAL:
+        tier = Severity.MAJOR
+        reasons.append(f"严重升级词: 至少{policy.names[tier]}")
+    if not reasons:
+        reasons.append("无升级信号")
+    reasons.append(
+        f"得分 {score:g} (≥{policy.major_at:g} {policy.names[Severity.MAJOR]}, "
+        f"≥{policy.especially_major_at:g} {policy.names[Severity.ESPECIALLY_MAJOR]})"
+    )
+    return Assessment(tier, policy.names[tier], score, tuple(reasons))
