@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # sets `func` (taking the parsed args, returning the exit status) on each parser it adds.
 COMMAND_MODULES: list[str] = [
     "service.commands.config_cmd",
+    "service.commands.cases_cmd",
 ]
 
 
