@@ -148,10 +148,17 @@ def add_span(start: datetime, span: _SpanLike, zone: ZoneInfo | str = DEFAULT_ZO
     return _add_working_days(start, amount, tz)
 
 
-def tiers_from(settings_tiers: Mapping[Any, Any] | None) -> dict[Severity, TierDeadlines]:
+def tiers_from(settings_tiers: Mapping[Any, Any] | object | None) -> dict[Severity, TierDeadlines]:
     """Accept tier deadlines from settings: any mapping of tier -> object or dict with
     ``report``/``respond`` spans (``amount`` + ``unit``); missing tiers keep the defaults."""
     tiers = dict(DEFAULT_TIERS)
+    if settings_tiers is not None and not isinstance(settings_tiers, Mapping):
+        # core.settings.Tiers: one attribute per tier.
+        settings_tiers = {
+            s: getattr(settings_tiers, s.value)
+            for s in Severity
+            if getattr(settings_tiers, s.value, None) is not None
+        }
     for key, value in (settings_tiers or {}).items():
         try:
             tier = Severity(str(getattr(key, "value", key)))

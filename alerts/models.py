@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -190,9 +191,24 @@ class Destination(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     min_severity: Severity = Severity.GENERAL
     units: list[str] = Field(default_factory=list)  # empty: every unit
-    events: list[str] = Field(default_factory=lambda: ["case", "escalation"])
+    # Event families: "case" (opened, severity raised, escalated) and "operational".
+    events: list[str] = Field(default_factory=lambda: ["case", "operational"])
     timeout: float = Field(default=10.0, gt=0)
     allow_private: bool = False
+
+    @classmethod
+    def from_settings(cls, webhook: Any) -> Destination:
+        """From a ``core.settings.Webhook``: the current secret first, the previous one kept
+        during a rotation so receivers that know either can verify."""
+        secrets = [s.get_secret_value() for s in (webhook.secret, webhook.previous_secret) if s]
+        return cls(
+            id=webhook.id,
+            url=webhook.url,
+            kind=DestinationKind(webhook.kind),
+            secrets=secrets,
+            allow_private=webhook.allow_private,
+            min_severity=webhook.min_severity or Severity.GENERAL,
+        )
 
     def wants(self, event: str, severity: Severity, unit: str | None) -> bool:
         family = event.split(".", 1)[0]
