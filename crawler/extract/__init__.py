@@ -1,0 +1,1 @@
+"""Extractors: pure functions from a fetched page (bytes or decoded text) to data; no I/O."""

@@ -1,0 +1,215 @@
+"""Forum extraction on saved Discuz! X (GBK and UTF-8), Discuz! 7 and Tieba pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crawler.encoding import decode_page
+from crawler.extract.forum import (
+    ListPage,
+    ThreadPage,
+    parse_list,
+    parse_page,
+    parse_thread,
+    profile_named,
+    recognise,
+    thread_url,
+)
+from crawler.extract.profiles import ForumProfile, ProfileError
+
+PAGES = Path(__file__).parent / "pages"
+BBS = "http://bbs.jzlg.edu.cn/"
+
+
+def _html(rel: str) -> str:
+    return decode_page((PAGES / rel).read_bytes())[0]
+
+
+def _thread(rel: str, url: str, profile: str) -> ThreadPage:
+    return parse_thread(_html(rel), url, profile_named(profile))
+
+
+def test_discuz_x_gbk_list_gives_threads_with_counts_and_last_reply() -> None:
+    page = parse_list(
+        _html("discuz_x/forum-2-1.html"), BBS + "forum-2-1.html", profile_named("discuz_x")
+    )
+    by_url = {t.url: t for t in page.threads}
+    food = by_url[BBS + "thread-101-1-1.html"]
+    assert food.title == "食堂饭菜涨价还越来越难吃，学校到底管不管？"
+    assert food.reply_count == 12
+    assert food.last_reply == datetime(2026, 11, 19, 13, 30, tzinfo=UTC)  # 21:30 in Shanghai
+    assert by_url[BBS + "thread-102-1-1.html"].reply_count == 2
+    assert BBS + "thread-99-1-1.html" in by_url  # the pinned thread is listed too
+    assert page.next_url == BBS + "forum-2-2.html"
+    last = parse_list(
+        _html("discuz_x/forum-2-2.html"), BBS + "forum-2-2.html", profile_named("discuz_x")
+    )
+    assert [t.url for t in last.threads] == [BBS + "thread-103-1-1.html"]
+    assert last.next_url is None
+
+
+def test_discuz_x_gbk_three_pages_of_replies() -> None:
+    floors: list[int | None] = []
+    url: str | None = BBS + "thread-101-1-1.html"
+    pages = 0
+    while url:
+        name = url.rsplit("/", 1)[1]
+        page = _thread("discuz_x/" + name, url, "discuz_x")
+        assert page.thread_url == BBS + "thread-101-1-1.html"
+        floors += [r.floor for r in page.replies]
+        url = page.next_url
+        pages += 1
+    assert pages == 3
+    assert floors == list(range(1, 14))
+
+
+def test_discuz_x_reply_fields_quote_removed_and_reply_to_kept() -> None:
+    page = _thread("discuz_x/thread-101-2-1.html", BBS + "thread-101-2-1.html", "discuz_x")
+    seventh = next(r for r in page.replies if r.floor == 7)
+    assert seventh.author == "土木小张"
+    assert seventh.time == datetime(2026, 11, 18, 7, 36, tzinfo=UTC)
+    assert seventh.text == "夹生饭我也遇到过两次，胃疼了一晚上。"  # the quote of floor 2 is gone
+    assert seventh.anchor == "1007"
+    assert seventh.reply_to == "1002"
+    assert next(r for r in page.replies if r.floor == 6).reply_to is None
+
+
+def test_discuz_x_first_page_names_floors_and_drops_noise() -> None:
+    page = _thread("discuz_x/thread-101-1-1.html", BBS + "thread-101-1-1.html", "discuz_x")
+    assert page.title == "食堂饭菜涨价还越来越难吃，学校到底管不管？"
+    assert [r.floor for r in page.replies] == [1, 2, 3, 4, 5]  # 楼主 沙发 板凳 地板 5#
+    first = page.replies[0]
+    assert "本帖最后由" not in first.text  # the edit note is not what was said
+    assert first.text.startswith("二食堂二楼的红烧肉")
+    third = page.replies[2]
+    # The anti-copy "jammer" and display:none text are hidden in the page and must not leak.
+    assert third.text == "上周在一食堂吃出了头发，拍照发给后勤投诉邮箱，到现在没人回复。"
+    assert all("好好学习" not in r.text for r in page.replies)  # signatures
+    assert all("驾校" not in r.text for r in page.replies)  # the ad between floors
+
+
+def test_discuz_x_utf8_query_urls() -> None:
+    url = BBS + "forum.php?mod=viewthread&tid=201&extra=page%3D1"
+    page = _thread("discuz_x_utf8/viewthread-tid201-page1.html", url, "discuz_x")
+    assert page.thread_url == BBS + "forum.php?mod=viewthread&tid=201"
+    assert [r.floor for r in page.replies] == [1, 2, 3, 4]
+    assert page.replies[1].text == "服务器崩是真的，十二点整点进去就是502。"
+    assert page.next_url == BBS + "forum.php?mod=viewthread&tid=201&extra=page%3D1&page=2"
+    assert thread_url(page.next_url) == page.thread_url
+    page3 = _thread("discuz_x_utf8/viewthread-tid201-page3.html", page.next_url, "discuz_x")
+    assert [r.floor for r in page3.replies] == [9, 10]
+    assert page3.next_url is None
+    lst = parse_list(
+        _html("discuz_x_utf8/forumdisplay-fid3.html"),
+        BBS + "forum.php?mod=forumdisplay&fid=3",
+        profile_named("discuz_x"),
+    )
+    assert BBS + "forum.php?mod=viewthread&tid=201" in [t.url for t in lst.threads]
+
+
+def test_discuz_7_list_and_thread() -> None:
+    base = "http://chem.jzlg.edu.cn/bbs/"
+    lst = parse_list(
+        _html("discuz_7/forumdisplay-fid5.html"),
+        base + "forumdisplay.php?fid=5",
+        profile_named("discuz_7"),
+    )
+    assert [(t.url, t.reply_count) for t in lst.threads] == [
+        (base + "viewthread.php?tid=301", 5),
+        (base + "viewthread.php?tid=302", 0),
+    ]
+    page = _thread(
+        "discuz_7/viewthread-tid301-page2.html", base + "viewthread.php?tid=301&page=2", "discuz_7"
+    )
+    assert page.title == "实验室安全检查走过场，化学楼通风橱坏了半年"
+    assert [r.floor for r in page.replies] == [5, 6]
+    fifth = page.replies[0]
+    assert fifth.text == "发了，处长回复说本月内更换，等着看。"  # "引用: 原帖由 …" removed
+    assert fifth.reply_to == "7004"
+    assert fifth.author == "隔壁课题组"
+
+
+def test_tieba_nested_replies_point_at_their_floor() -> None:
+    page = _thread("tieba/p-401.html", "https://tieba.baidu.com/p/401", "tieba")
+    assert page.title == "江州理工大学宿舍空调收费问题"
+    assert page.next_url == "https://tieba.baidu.com/p/401?pn=2"
+    top = [r for r in page.replies if r.floor is not None]
+    nested = [r for r in page.replies if r.floor is None]
+    assert [r.floor for r in top] == [1, 2, 3]
+    assert [r.author for r in nested] == ["江理贴吧吧主", "软件工程1班"]
+    assert {r.reply_to for r in nested} == {"9002"}
+    assert nested[0].text == "可以去计财处问一下定价依据"
+    last = _thread("tieba/p-401-pn2.html", "https://tieba.baidu.com/p/401?pn=2", "tieba")
+    assert last.next_url is None
+    assert last.thread_url == "https://tieba.baidu.com/p/401"
+
+
+def test_recognise_each_forum_and_page_type() -> None:
+    cases = {
+        "discuz_x/forum-2-1.html": ("discuz_x", "list"),
+        "discuz_x/thread-101-1-1.html": ("discuz_x", "thread"),
+        "discuz_7/forumdisplay-fid5.html": ("discuz_7", "list"),
+        "discuz_7/viewthread-tid301-page1.html": ("discuz_7", "thread"),
+        "tieba/f-kw.html": ("tieba", "list"),
+        "tieba/p-401.html": ("tieba", "thread"),
+    }
+    for rel, expected in cases.items():
+        found = recognise(_html(rel))
+        assert found is not None, rel
+        assert (found[0].name, found[1]) == expected, rel
+    assert recognise(_html("news/2026-11/20/c_1001.html")) is None
+
+
+def test_thread_url_is_the_same_for_every_page_and_spelling() -> None:
+    assert thread_url(BBS + "thread-101-3-1.html") == BBS + "thread-101-1-1.html"
+    assert thread_url(BBS + "forum.php?page=2&tid=201&mod=viewthread") == thread_url(
+        BBS + "forum.php?mod=viewthread&tid=201&extra=page%3D1"
+    )
+    assert thread_url("https://tieba.baidu.com/p/401?pn=2") == "https://tieba.baidu.com/p/401"
+
+
+def test_a_profile_from_config_reads_another_forum() -> None:
+    profile = ForumProfile.from_selectors(
+        "other_bbs",
+        {
+            "post_item": "div.l_post",
+            "post_author": "a.p_author_name::text",
+            "post_text": "div.d_post_content",
+            "post_time": "./descendant::span[@class='tail-info'][last()]",
+            "post_floor": "./descendant::span[@class='tail-info'][contains(., '楼')]",
+            "thread_title": "h3.core_title_txt::attr(title)",
+            "remove": ".//script || .//style",
+        },
+    )
+    page = parse_page(_html("tieba/p-401.html"), "https://tieba.baidu.com/p/401", profile)
+    assert isinstance(page, ThreadPage)
+    assert [r.floor for r in page.replies] == [1, 2, 3]
+    assert page.replies[2].author == "北苑宿舍长"
+    assert page.title == "江州理工大学宿舍空调收费问题"
+    assert isinstance(
+        parse_page(_html("discuz_x/forum-2-1.html"), BBS, profile_named("discuz_x")), ListPage
+    )
+
+
+@pytest.mark.parametrize(
+    ("selectors", "message"),
+    [
+        ({"post_itme": "div"}, "unknown selector key(s) post_itme"),
+        ({"post_item": "div"}, "needs thread_item + thread_link"),
+        ({"post_item": "div", "post_text": ""}, "must be a non-empty string"),
+        ({"post_item": "div", "post_text": "p", "thread_url": "(["}, "not a valid regex"),
+    ],
+)
+def test_bad_profiles_are_refused_with_the_reason(selectors: dict[str, str], message: str) -> None:
+    with pytest.raises(
+        ProfileError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")
+    ):
+        ForumProfile.from_selectors("bad", selectors)
+
+
+def test_unknown_built_in_profile_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="discuz_7, discuz_x, tieba"):
+        profile_named("phpwind")
