@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "service.commands.config_cmd",
     "service.commands.cases_cmd",
+    "service.commands.extract_cmd",
 ]
 
 
