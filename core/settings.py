@@ -6,7 +6,7 @@ The YAML loader with its file:line error messages is in core/settings_loader.py.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -38,13 +38,12 @@ from core.settings_rules import (
     SpreadRule,
     WatchRule,
 )
+from core.settings_service import Alerting, Api, ApiToken, Cases, Reports
 from core.settings_types import (
     Deadline,
     Duration,
     Id,
     Model,
-    TimeOfDay,
-    Weekday,
     check_cron,
     check_http_url,
     is_private_host,
@@ -54,6 +53,10 @@ __all__ = [
     "ALERT_KINDS",
     "Aggregation",
     "AlertRule",
+    "Alerting",
+    "Api",
+    "ApiToken",
+    "Cases",
     "ConfigError",
     "Crawl",
     "Deadline",
@@ -167,6 +170,8 @@ class Crawl(Model):
     retries: int = Field(default=3, ge=0, le=20)
     obey_robots: bool = True
     max_page_bytes: int = Field(default=5_000_000, ge=10_000)
+    run_timeout: Duration = timedelta(minutes=10)  # one source's crawl run, then it is stopped
+    incident_interval: Duration = timedelta(minutes=1)  # polling under incident mode (7x24)
 
 
 class Source(Model):
@@ -233,6 +238,9 @@ class Tiers(Model):
     def _fill(cls, data: Any) -> Any:
         return _tier_defaults(data)
 
+    def by_severity(self) -> dict[Severity, Tier]:
+        return {severity: self[severity] for severity in Severity}
+
     def __getitem__(self, severity: Severity | str) -> Tier:
         tier: Tier = getattr(self, Severity(severity).value)
         return tier
@@ -252,6 +260,7 @@ class Webhook(Model):
     previous_secret_env: str | None = None
     allow_private: bool = False  # allow loopback / private addresses (ALERTING.md W6)
     min_severity: Severity | None = None  # only alerts at this tier or above
+    timeout: Duration = timedelta(seconds=10)
     secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
     previous_secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
@@ -268,6 +277,11 @@ class Webhook(Model):
             if isinstance(name, str) and data.get(secret_key) is None and env.get(name):
                 data[secret_key] = env[name]
         return data
+
+    @property
+    def secrets(self) -> list[str]:
+        """The signing secrets, current first; two while a rotation overlaps (ALERTING.md W2)."""
+        return [s.get_secret_value() for s in (self.secret, self.previous_secret) if s]
 
     @model_validator(mode="after")
     def _private(self) -> Webhook:
@@ -289,13 +303,6 @@ class Storage(Model):
     evidence_days: int = Field(default=180, ge=1)  # DOMAIN.md §6: at least 6 months
 
 
-class Reports(Model):
-    daily_at: TimeOfDay = time(17, 0)  # DOMAIN.md §7: the daily collection by 17:00
-    weekly_day: Weekday = "friday"
-    weekly_at: TimeOfDay = time(17, 0)
-    destinations: list[Id] = Field(default_factory=list)  # webhook ids told of a new report
-
-
 # ---------------------------------------------------------------- the whole
 
 
@@ -312,6 +319,9 @@ class Settings(Model):
     webhooks: list[Webhook] = Field(default_factory=list)
     storage: Storage = Storage()
     reports: Reports = Reports()
+    cases: Cases = Cases()
+    alerting: Alerting = Alerting()
+    api: Api = Api()
     crawl: Crawl = Crawl()
     allow_private_addresses: bool = False  # crawling loopback / private hosts (tests, demo)
 

@@ -184,6 +184,17 @@ def describe_error(error: ErrorDetails) -> tuple[Path, str, str]:
         text = str(ctx.get("error", error["msg"]))
         message, _, hint = text.partition(" — ")
         return path, message, hint
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, name = bounds[kind]
+        return path, f"must be {words} {ctx.get(name)}, got {_show(value)}", ""
+    if kind == "too_short" and isinstance(value, list | str) and not value:
+        return path, "must not be empty", ""
     base = kind.removesuffix("_type").removesuffix("_parsing").removesuffix("_from_datetime")
     if base in _EXPECTED and (kind.endswith(("_type", "_parsing")) or kind == base):
         return path, f"expected {_EXPECTED[base]}, got {_show(value)}", ""

@@ -79,8 +79,18 @@ def config_path(path: str | Path | None = None) -> Path:
     return DEFAULT_DIR if DEFAULT_DIR.exists() else _REPO_DEFAULT
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> LoadResult:
-    """Load and validate; raise ConfigError listing every problem found."""
+def load(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    skip_invalid_rules: bool = False,
+) -> LoadResult:
+    """Load and validate; raise ConfigError listing every problem found.
+
+    With ``skip_invalid_rules`` (the daemon's choice, ALERTING.md R5) a watch or alert rule
+    that is invalid, or names a rule that is, is left out and reported as a warning, so the
+    other rules keep running; any other problem is still an error.
+    """
     env = os.environ if env is None else env
     root = config_path(path)
     files, problems = _files(root)
@@ -105,23 +115,78 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
                     )
                 )
 
+    settings, found = _validate(data, marks, env, bool(reader.unreadable))
+    # Dropping a watch rule can leave an alert rule naming it: a few rounds settle that.
+    for _ in range(3):
+        if not skip_invalid_rules or problems:
+            break
+        bad = _rule_problems(found)
+        if not bad or len(bad) != len(found):
+            break
+        warnings += [p.model_copy(update={"message": f"rule skipped: {p.message}"}) for p in bad]
+        for section in _RULE_SECTIONS:
+            drop = {index for p in bad for sec, index in [_rule_of(p)] if sec == section}
+            data, marks = _without(data, marks, section, drop)
+        settings, found = _validate(data, marks, env, False)
+    problems += found
+
+    if problems or settings is None:
+        raise ConfigError(_sorted(problems, files))
+    warnings += _warnings(settings, marks, env)
+    return LoadResult(settings, _sorted(warnings, files), files)
+
+
+_RULE_SECTIONS = ("watch_rules", "alert_rules")
+
+
+def _validate(
+    data: dict[str, Any], marks: Mapping[KeyPath, Mark], env: Mapping[str, str], partial: bool
+) -> tuple[Settings | None, list[Problem]]:
+    problems: list[Problem] = []
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(data, context={"env": env, "check_references": False})
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             # A key in a file that did not parse is not missing: say nothing about it.
-            if error["type"] == "missing" and reader.unreadable:
+            if error["type"] == "missing" and partial:
                 continue
-            path_, message, hint = describe_error(error)
-            problems.append(_at(marks, path_, message, hint))
+            path, message, hint = describe_error(error)
+            problems.append(_at(marks, path, message, hint))
     for ref in reference_problems(data):
         problems.append(_at(marks, ref.path, ref.message, ref.hint))
+    return settings, problems
 
-    if problems or settings is None:
-        raise ConfigError(_sorted(problems, files))
-    warnings += _warnings(settings, marks, env)
-    return LoadResult(settings, _sorted(warnings, files), files)
+
+_RULE_PATH = re.compile(r"^(watch_rules|alert_rules)\[(\d+)\]")
+
+
+def _rule_of(problem: Problem) -> tuple[str, int]:
+    match = _RULE_PATH.match(problem.path)
+    return (match.group(1), int(match.group(2))) if match else ("", -1)
+
+
+def _rule_problems(problems: list[Problem]) -> list[Problem]:
+    """The problems that lie inside one watch or alert rule (not the whole section)."""
+    return [p for p in problems if _rule_of(p)[0]]
+
+
+def _without(
+    data: dict[str, Any], marks: dict[KeyPath, Mark], section: str, drop: set[int]
+) -> tuple[dict[str, Any], dict[KeyPath, Mark]]:
+    """``data`` without the items ``drop`` of ``section``, with the marks renumbered to match."""
+    if not drop:
+        return data, marks
+    kept = [i for i in range(len(data[section])) if i not in drop]
+    renumber = {old: new for new, old in enumerate(kept)}
+    new_marks: dict[KeyPath, Mark] = {}
+    for path, mark in marks.items():
+        if path[:1] == (section,) and len(path) > 1 and isinstance(path[1], int):
+            if path[1] in renumber:
+                new_marks[(section, renumber[path[1]], *path[2:])] = mark
+        else:
+            new_marks[path] = mark
+    return {**data, section: [data[section][i] for i in kept]}, new_marks
 
 
 def _files(root: Path) -> tuple[list[Path], list[Problem]]:
@@ -367,6 +432,28 @@ def _warnings(
                         f"export {var} before starting",
                     )
                 )
+    for index, hook in enumerate(settings.webhooks):
+        if hook.kind == "generic" and hook.secret and not hook.secrets[0].startswith("whsec_"):
+            found.append(
+                _at(
+                    marks,
+                    ("webhooks", index, "secret_env"),
+                    f"{hook.secret_env} does not hold a Standard Webhooks secret (whsec_ + base64)",
+                    "the case system's receiver will reject the "
+                    "signature; generate one with alerts.signing.new_secret()",
+                )
+            )
+    for index, token in enumerate(settings.api.tokens):
+        if token.token is None:
+            found.append(
+                _at(
+                    marks,
+                    ("api", "tokens", index, "token_env"),
+                    f"environment variable {token.token_env} is not set: the API "
+                    f"token {token.name!r} cannot be used",
+                    f"export {token.token_env}",
+                )
+            )
     if settings.storage.evidence_days < 180:
         found.append(
             _at(

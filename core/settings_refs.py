@@ -116,9 +116,10 @@ def reference_problems(data: Mapping[str, Any]) -> list[RefProblem]:
             where: Path = (*here, "filters")
             refs += [(p, v, "sources") for p, v in _list_refs(filters, "sources", where)]
             refs += [(p, v, "units") for p, v in _list_refs(filters, "units", where)]
-    reports = data.get("reports")
-    if isinstance(reports, Mapping):
-        refs += [(p, v, "webhooks") for p, v in _list_refs(reports, "destinations", ("reports",))]
+    for key, section in (("reports", "destinations"), ("cases", "escalate_to")):
+        part = data.get(key)
+        if isinstance(part, Mapping):
+            refs += [(p, v, "webhooks") for p, v in _list_refs(part, section, (key,))]
 
     for path, value, section in refs:
         problem = _dangling(path, value, section, known[section])

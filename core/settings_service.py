@@ -1,0 +1,69 @@
+"""Settings of the running service: reports, cases and their escalation, alert-storm limits,
+and the HTTP API's listen address and tokens."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from core.settings_types import Duration, Id, Model, TimeOfDay, Weekday
+
+
+class Reports(Model):
+    daily_at: TimeOfDay = time(17, 0)  # DOMAIN.md §7: the daily collection by 17:00
+    weekly_day: Weekday = "friday"
+    weekly_at: TimeOfDay = time(17, 0)
+    destinations: list[Id] = Field(default_factory=list)  # webhook ids told of a new report
+
+
+class Cases(Model):
+    """How cases are chased (督办, ALERTING.md C4) and tracked after closing (DOMAIN.md §8)."""
+
+    tracking_days: float = Field(default=7, ge=0)  # a trigger this soon after closing: 2nd wave
+    near_due_fraction: float = Field(default=0.75, gt=0, lt=1)  # warn when this much has passed
+    escalate_to: list[Id] = Field(default_factory=list)  # webhook ids; empty: the alert's own
+
+
+class Alerting(Model):
+    """Noise limits (ALERTING.md D3): past ``storm_cap`` notifications to one destination in
+    ``storm_window``, the rest fold into one digest with a count."""
+
+    storm_cap: int = Field(default=20, ge=1)
+    storm_window: Duration = timedelta(minutes=10)
+
+
+Scope = Literal["read", "write"]
+
+
+class ApiToken(Model):
+    """A bearer token for the HTTP API; the token itself comes from ``token_env``."""
+
+    name: str = Field(min_length=1)
+    token_env: str = Field(min_length=1)
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["read"]), min_length=1)
+    token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_env(cls, data: Any, info: ValidationInfo) -> Any:
+        env = (info.context or {}).get("env")
+        if isinstance(data, dict) and env is not None and data.get("token") is None:
+            name = data.get("token_env")
+            if isinstance(name, str) and env.get(name):
+                data = {**data, "token": env[name]}
+        return data
+
+
+class Api(Model):
+    listen: str = "127.0.0.1:8080"  # host:port; loopback unless the office's network needs more
+    tokens: list[ApiToken] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port — write e.g. 127.0.0.1:8080")
+        return value
