@@ -39,7 +39,7 @@ def errors(value: Any, schema: dict[str, Any], root: dict[str, Any], at: str = "
         if matching != 1:
             out.append(f"{at}: matches {matching} of oneOf")
         if matching == 0:
-            out += min(found, key=len)  # the nearest branch says what is wrong
+            out += sorted(found, key=lambda f: len(f))[0]  # the nearest branch says what is wrong
     if "type" in schema:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_is_type(value, n) for n in names):

@@ -158,3 +158,25 @@ def test_a_robot_refusal_is_retried_through_the_worker(
     worker.run_once()
     assert outbox.get(job.id).state is DeliveryState.DELIVERED
     assert "后勤保障处" in json.loads(receiver.on("/wecom")[-1].body)["markdown"]["content"]
+
+
+def test_destinations_come_from_the_webhook_settings() -> None:
+    from core.settings import Webhook
+
+    hook = Webhook.model_validate(
+        {
+            "id": "case-system",
+            "url": "https://cases.example.com/hook",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "previous_secret": "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVk",
+            "min_severity": "major",
+        }
+    )
+    dest = Destination.from_settings(hook)
+    assert dest.secrets == [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVk",
+    ]
+    assert dest.kind is DestinationKind.GENERIC and dest.min_severity.value == "major"
+    request = adapters.build_request(dest, "msg_1", "{}", START)
+    assert len(request.headers["webhook-signature"].split(" ")) == 2

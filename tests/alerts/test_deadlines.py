@@ -125,3 +125,11 @@ def test_naive_times_and_unknown_zones_are_refused() -> None:
         add_span(datetime(2026, 1, 1), span)
     with pytest.raises(DeadlineError, match="unknown time zone"):
         add_span(datetime(2026, 1, 1, tzinfo=UTC), span, "Mars/Olympus")
+
+
+def test_tiers_from_the_institution_settings() -> None:
+    from core.settings import Tiers
+
+    tiers = tiers_from(Tiers.model_validate({"general": {"report": "2 hours"}}))
+    assert tiers[Severity.GENERAL].report == Span(amount=2, unit=DeadlineUnit.HOURS)
+    assert tiers[Severity.MAJOR] == DEFAULT_TIERS[Severity.MAJOR]

@@ -1,0 +1,83 @@
+"""`yuqing cases ...` against a real state database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerts.cases import CaseBook
+from alerts.delivery import Outbox
+from alerts.models import Destination
+from service.cli import main
+from store.state import StateDB
+from tests.alerts.support import START, make_alert
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    db = StateDB.in_data_dir(tmp_path)
+    outbox = Outbox(
+        CaseBook(db),
+        [Destination(id="cs", url="http://127.0.0.1:9/x", allow_private=True, secrets=[])],
+    )
+    outbox.submit(make_alert(), START)
+    db.close()
+    return tmp_path
+
+
+def run(data: Path, *argv: str) -> int:
+    return main(["cases", "--data-dir", str(data), *argv])
+
+
+def test_the_case_workflow_from_the_command_line(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(data, "list") == 0
+    out = capsys.readouterr().out
+    assert "C000001" in out and "食堂饭菜出现异物" in out and "一般" in out
+    assert run(data, "ack", "C000001", "--by", "宣传部") == 0
+    assert run(data, "assign", "1", "李老师", "--unit", "logistics") == 0
+    assert run(data, "reply", "1", "已在论坛发布情况说明") == 0
+    assert run(data, "close", "1", "--resolution", "resolved", "--summary", "已整改并回复") == 0
+    assert "is now closed" in capsys.readouterr().out
+    assert run(data, "list") == 0
+    assert capsys.readouterr().out.strip() == "no cases"
+    assert run(data, "list", "--all") == 0
+    assert "closed" in capsys.readouterr().out
+    assert run(data, "show", "1") == 0
+    shown = capsys.readouterr().out
+    assert "2026-11-19 10:00" in shown  # report deadline, local time
+    assert "宣传部" in shown and "已整改并回复" in shown and "transition" in shown
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["reply", "1", "太早了"], "cannot go to replied; allowed: acknowledged"),
+        (["ack", "7"], "no case 7"),
+        (["replay"], "say which failures"),
+    ],
+)
+def test_mistakes_get_one_clear_line(
+    data: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert run(data, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_case_numbers_are_refused_by_argparse(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(data, "show", "case-one")
+    assert exit_info.value.code == 2
+    assert "is not a case number" in capsys.readouterr().err
+
+
+def test_failures_lists_nothing_on_a_healthy_outbox(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(data, "failures") == 0
+    assert "no failed deliveries" in capsys.readouterr().out
