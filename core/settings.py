@@ -5,6 +5,7 @@ The YAML loader with its file:line error messages is in core/settings_loader.py.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +84,8 @@ __all__ = [
     "Webhook",
     "load_settings",
 ]
+
+_log = logging.getLogger("yuqing.config")
 
 
 # ---------------------------------------------------------------- the institution and its units
@@ -476,4 +479,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     # Imported here because the loader needs the models above: a cycle at import time.
     from core.settings_loader import load
 
-    return load(path).settings
+    result = load(path)
+    for warning in result.warnings:
+        _log.warning("config: %s", warning)
+    return result.settings

@@ -9,7 +9,15 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 
 class Model(BaseModel):
@@ -46,6 +54,8 @@ def parse_duration(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip().replace(" ", "")
+    if re.match(r"^-?P", text):  # ISO 8601 (PT1H), as dumped: pydantic reads it
+        return text
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
         raise ValueError(f"{value!r} is not a duration — write e.g. 90s, 30m, 2h, 1d or 1h30m")
@@ -58,7 +68,20 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^(\s*\d+(\.\d+)?\s*(w|d|h|m|min|s)\s*)+$"},
+        {"type": "string", "pattern": "^P"},
+        {"type": "number", "exclusiveMinimum": 0},
+    ],
+    "description": "a duration: 90s, 30m, 2h, 1d, 1h30m, ISO 8601 (PT1H) or seconds",
+}
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    WithJsonSchema(DURATION_SCHEMA),
+]
 
 
 _DEADLINE_UNITS = {
@@ -119,7 +142,11 @@ def parse_time_of_day(value: Any) -> Any:
     return value
 
 
-TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
+TimeOfDay = Annotated[
+    time,
+    BeforeValidator(parse_time_of_day),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}(:\d{2})?$"}),
+]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CHINESE_DAYS = "一二三四五六日"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from core.settings import ConfigError, Settings
 from core.settings_loader import config_path, load
@@ -71,5 +72,33 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def schema_command(args: argparse.Namespace) -> int:
-    print(json.dumps(Settings.model_json_schema(), ensure_ascii=False, indent=2))
+    print(json.dumps(settings_schema(), ensure_ascii=False, indent=2))
     return 0
+
+
+def settings_schema() -> dict[str, Any]:
+    """The JSON Schema of one config file, for editors (config/schema/settings.schema.json).
+    The secret fields are filled from the environment, never written: they are left out."""
+    schema = Settings.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Yuqing institution configuration"
+    defs = schema["$defs"]
+    for name, hidden in (("Webhook", ("secret", "previous_secret")), ("ApiToken", ("token",))):
+        for field in hidden:
+            defs[name]["properties"].pop(field, None)
+    # The short forms the loader also accepts: "2 working_days", `schedule: 30m`; and tiers
+    # left out keep their DOMAIN.md defaults.
+    defs["Deadline"] = {
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": r"^\s*\d+\s*\S.*$",
+                "examples": ["3 hours", "1 day", "2 working_days"],
+            },
+            defs["Deadline"],
+        ]
+    }
+    defs["Schedule"] = {"anyOf": [{"type": "string"}, {"type": "number"}, defs["Schedule"]]}
+    defs["Tiers"].pop("required", None)
+    defs["Tier"].pop("required", None)
+    return schema

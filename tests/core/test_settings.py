@@ -25,6 +25,7 @@ from core.settings import (
 )
 from core.settings_loader import load
 from service.cli import main
+from service.commands.config_cmd import settings_schema
 from tests.core.config_helpers import EXAMPLE, FIXTURES, MINIMAL, ROOT, line_of, problems_of, write
 
 # ---------------------------------------------------------------- the example institution
@@ -334,3 +335,16 @@ def test_tiers_by_severity_feed_the_deadline_calculator() -> None:
     assert converted[Severity.MAJOR].respond.amount == 4
     assert converted[Severity.MAJOR].respond.unit is DeadlineUnit.WORKING_DAYS
     assert converted[Severity.ESPECIALLY_MAJOR].report.unit is DeadlineUnit.HOURS
+
+
+def test_the_committed_json_schema_is_current() -> None:
+    committed = json.loads((ROOT / "config" / "schema" / "settings.schema.json").read_text("utf-8"))
+    assert committed == settings_schema(), (
+        "run: yuqing config schema > config/schema/settings.schema.json"
+    )
+
+
+def test_settings_dumped_as_json_load_back_equal() -> None:
+    settings = load(EXAMPLE, env={}).settings
+    dumped = settings.model_dump(mode="json")
+    assert Settings.model_validate(dumped) == settings
