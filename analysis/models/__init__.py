@@ -1,0 +1,1 @@
+"""The trained model files shipped with the package (see docs/sentiment-data-card.md)."""

@@ -1,0 +1,187 @@
+"""The sentiment model: quality gate on the held-out split, API behaviour, reproducible training."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from analysis.sentiment import (
+    SentimentModel,
+    SentimentModelError,
+    SentimentResult,
+    features,
+)
+from core.post import Sentiment
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "sentiment"
+
+# Measured on the held-out split with the shipped model (docs/sentiment-data-card.md):
+# accuracy 0.8688 and negative F1 0.8477; pinned a little below so a regression fails.
+ACCURACY_FLOOR = 0.86
+NEGATIVE_F1_FLOOR = 0.835
+
+
+def _train_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "train_sentiment", REPO / "scripts" / "train_sentiment.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def model() -> SentimentModel:
+    return SentimentModel.load()
+
+
+@pytest.fixture(scope="module")
+def trainer() -> ModuleType:
+    return _train_script()
+
+
+def test_shipped_model_meets_floors_on_heldout(model: SentimentModel, trainer: ModuleType) -> None:
+    if not (DATA / trainer.TRAIN_FILE).is_file():
+        pytest.skip(f"labelled data not found at {DATA} (CI keeps shared/ beside the clone)")
+    _, heldout = trainer.split(trainer.load_rows(DATA / trainer.TRAIN_FILE))
+    assert len(heldout) > 1500
+    figures = trainer.evaluate(model, heldout)
+    assert figures["accuracy"] >= ACCURACY_FLOOR
+    assert figures["negative_f1"] >= NEGATIVE_F1_FLOOR
+
+
+def test_heldout_texts_were_not_trained_on(model: SentimentModel, trainer: ModuleType) -> None:
+    if not (DATA / trainer.TRAIN_FILE).is_file():
+        pytest.skip(f"labelled data not found at {DATA} (CI keeps shared/ beside the clone)")
+    train, heldout = trainer.split(trainer.load_rows(DATA / trainer.TRAIN_FILE))
+    assert not {t for t, _ in train} & {t for t, _ in heldout}
+    assert model.meta["train_rows"] == len(train)
+
+
+def test_clear_cases_and_api(model: SentimentModel) -> None:
+    texts = [
+        "垃圾学校，食堂饭菜难吃得要死，投诉了也没人管，太让人失望了[怒]",
+        "今天的毕业典礼太感动了，感谢老师们四年的培养，爱你母校[心]",
+    ]
+    negative, positive = model.predict(texts)
+    assert isinstance(negative, SentimentResult)
+    assert negative.label is Sentiment.NEGATIVE and negative.score < 0.2
+    assert positive.label is Sentiment.POSITIVE and positive.score > 0.8
+
+
+def test_batch_equals_one_by_one_and_keeps_order(model: SentimentModel) -> None:
+    texts = ["服务态度很差", "", "非常满意，下次还来", "今天下雨了", "服务态度很差"]
+    batch = model.predict(texts)
+    single = [model.predict([t])[0] for t in texts]
+    assert [r.label for r in batch] == [r.label for r in single]
+    assert np.allclose([r.score for r in batch], [r.score for r in single])
+    assert batch[0] == batch[4]
+    assert model.predict([]) == []
+
+
+def test_text_without_known_features_is_neutral(model: SentimentModel) -> None:
+    for text in ["", "   \n\t", "𓀀𓀁𓀂"]:
+        (result,) = model.predict([text])
+        assert result == SentimentResult(Sentiment.NEUTRAL, 0.5)
+
+
+def test_neutral_band_applies_and_can_be_overridden(model: SentimentModel) -> None:
+    texts = ["服务态度很差", "非常满意", "今天下雨了", "我觉得还行吧", "不知道说什么"]
+    low, high = model.neutral_band
+    assert low < 0.5 < high
+    for result in model.predict(texts):
+        if result.label is Sentiment.NEUTRAL:
+            assert low <= result.score <= high
+        else:
+            assert (result.score < low) == (result.label is Sentiment.NEGATIVE)
+    binary = SentimentModel.load(neutral_band=(0.5, 0.5)).predict(texts)
+    scores = model.scores(texts)
+    assert [r.label is Sentiment.POSITIVE for r in binary] == [s > 0.5 for s in scores]
+    with pytest.raises(ValueError, match="neutral band"):
+        SentimentModel.load(neutral_band=(0.6, 0.7))
+
+
+def test_bad_input_gets_clear_errors(model: SentimentModel, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="text 1 is int"):
+        model.predict(["好", 3])  # type: ignore[list-item]  # the wrong type is the point
+    with pytest.raises(SentimentModelError, match="cannot read"):
+        SentimentModel.load(tmp_path / "missing.npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file")
+    with pytest.raises(SentimentModelError, match="not a sentiment model"):
+        SentimentModel.load(garbage)
+
+
+def test_features_normalise_and_keep_emoticons() -> None:
+    assert features("ＡＢ") == features("ab")
+    assert "e[允悲]" in features("笑死[允悲]")
+    assert "c很差" in features("很差") and "w很差" in features("服务很差")
+
+
+def test_analysis_imports_nothing_downstream() -> None:
+    code = (
+        "import sys, analysis.sentiment; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in {'store','service','crawler','pipelines','alerts','sklearn'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+POSITIVE = ["老师讲得很好", "非常满意", "感谢学校", "太棒了", "好开心", "服务周到", "点赞"]
+NEGATIVE = ["太差了", "很失望", "垃圾", "气死了", "难吃", "投诉无门", "恶心"]
+
+
+def _tiny_corpus(folder: Path) -> None:
+    lines = ["label,text"]
+    for i in range(40):
+        lines.append(f"1,{POSITIVE[i % 7]}，第{i}次{POSITIVE[(i + 3) % 7]}")
+        lines.append(f"0,{NEGATIVE[i % 7]}，第{i}次{NEGATIVE[(i + 2) % 7]}")
+    (folder / "weibo2018_train.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_training_is_deterministic_and_export_matches_sklearn(
+    tmp_path: Path, trainer: ModuleType
+) -> None:
+    _tiny_corpus(tmp_path)
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert trainer.main(["--data", str(tmp_path), "--out", str(first), "--c", "2"]) == 0
+    assert trainer.main(["--data", str(tmp_path), "--out", str(second), "--c", "2"]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        assert sorted(archive.namelist()) == [
+            "idf.npy",
+            "intercept.npy",
+            "meta.npy",
+            "vocab.npy",
+            "weight.npy",
+        ]
+
+    # The numpy-only runtime must give the probabilities scikit-learn gives.
+    rows = trainer.load_rows(tmp_path / "weibo2018_train.csv")
+    train, _ = trainer.split(rows)
+    tokens = [features(t) for t, _ in train]
+    fitted = trainer._fit(tokens, np.asarray([y for _, y in train]), 2.0, 20181)
+    probe = ["老师讲得很好，太棒了", "垃圾，气死了", "第3次", "好"]
+    expected = trainer._proba(fitted, [features(t) for t in probe])
+    assert np.allclose(SentimentModel.load(first).scores(probe), expected, atol=1e-5)
+
+
+def test_training_refuses_bad_data(tmp_path: Path, trainer: ModuleType) -> None:
+    (tmp_path / "weibo2018_train.csv").write_text("label,text\n2,好\n", encoding="utf-8")
+    assert trainer.main(["--data", str(tmp_path), "--out", str(tmp_path / "m.npz")]) == 2
+    assert (
+        trainer.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.npz")]) == 2
+    )
+    assert not (tmp_path / "m.npz").exists()
