@@ -174,23 +174,31 @@ class Segmenter:
         jieba's cut_for_search over ``cut``, except that a word only the institution's list
         knows is a sub-word of its other words only (苏大 in 苏大附一院, not in 苏大强).
         """
-        freq, own, ours = self._freq, self.words, self._only_ours
         out: list[str] = []
         for word in self.cut(text):
-            n = len(word)
-            if n > 2:
-                known = word in own
-                for i in range(n - 1):
-                    gram = word[i : i + 2]
-                    if freq.get(gram) and (known or gram not in ours):
-                        out.append(gram)
-                if n > 3:
-                    for i in range(n - 2):
-                        gram = word[i : i + 3]
-                        if freq.get(gram) and (known or gram not in ours):
-                            out.append(gram)
+            if len(word) > 2:
+                out.extend(gram for _, gram in self._subwords(word))
             out.append(word)
         return out
+
+    def subword_tokens(self, tokens: Iterable[Token]) -> list[Token]:
+        """The sub-words ``index_tokens`` adds, with offsets: 食堂 inside 三食堂."""
+        return [
+            Token(gram, t.start + i, t.start + i + len(gram))
+            for t in tokens
+            if len(t.word) > 2
+            for i, gram in self._subwords(t.word)
+        ]
+
+    def _subwords(self, word: str) -> Iterator[tuple[int, str]]:
+        freq, own, ours = self._freq, self.words, self._only_ours
+        known = word in own
+        n = len(word)
+        for size in (2, 3) if n > 3 else (2,):
+            for i in range(n - size + 1):
+                gram = word[i : i + size]
+                if freq.get(gram) and (known or gram not in ours):
+                    yield i, gram
 
 
 @lru_cache(maxsize=1)

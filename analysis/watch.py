@@ -1,0 +1,401 @@
+"""Watch rules (监测规则) over segmented posts: group form (主体词 AND 地域词 AND 事件词, NOT
+排除词) or an expression; scope, proximity, and which words matched where and why."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+from analysis.segment import Segmenter, Token
+from analysis.watch_syntax import All, Any, Node, Not, RuleSyntaxError, Term, parse, term
+
+__all__ = [
+    "GROUPS",
+    "GroupResult",
+    "Hit",
+    "PostTokens",
+    "RuleError",
+    "RuleMatch",
+    "RuleSet",
+    "RuleSyntaxError",
+    "WatchSpec",
+    "spec_from_model",
+    "specs_from_models",
+]
+
+Scope = Literal["title", "body", "both"]
+FieldName = Literal["title", "body"]
+GROUPS = ("subject", "place", "event")  # 主体词, 地域词, 事件词; "exclude" is 排除词
+GROUP_NAMES = {"subject": "主体词", "place": "地域词", "event": "事件词", "exclude": "排除词"}
+_FIELDS: dict[str, tuple[FieldName, ...]] = {
+    "title": ("title",),
+    "body": ("body",),
+    "both": ("title", "body"),
+}
+
+
+class RuleError(ValueError):
+    """A watch rule that cannot be used, naming the rule (and the position, for syntax)."""
+
+    def __init__(self, rule_id: str, message: str, position: int | None = None) -> None:
+        super().__init__(f"watch rule {rule_id!r}: {message}")
+        self.rule_id = rule_id
+        self.position = position
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """One watch rule as written: the groups, or an expression; scope; proximity in characters."""
+
+    id: str
+    subject: tuple[str, ...] = ()
+    place: tuple[str, ...] = ()
+    event: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    expression: str | None = None
+    scope: Scope = "both"
+    proximity: int | None = None
+    name: str = ""
+
+
+class _WatchRuleModel(Protocol):
+    """The shape of core.settings.WatchRule (read, not imported: analysis stands alone)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def subject(self) -> list[str]: ...
+    @property
+    def place(self) -> list[str]: ...
+    @property
+    def event(self) -> list[str]: ...
+    @property
+    def exclude(self) -> list[str]: ...
+    @property
+    def expression(self) -> str | None: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def proximity(self) -> int | None: ...
+
+
+def spec_from_model(rule: _WatchRuleModel) -> WatchSpec:
+    """Adapter from the config's WatchRule model."""
+    return WatchSpec(
+        id=rule.id,
+        name=rule.name,
+        subject=tuple(rule.subject),
+        place=tuple(rule.place),
+        event=tuple(rule.event),
+        exclude=tuple(rule.exclude),
+        expression=rule.expression,
+        scope=rule.scope,
+        proximity=rule.proximity,
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule word found in a post: the word as the rule writes it, the field, the offsets in
+    the normalised field text, and the group it belongs to (group form)."""
+
+    word: str
+    field: FieldName
+    start: int
+    end: int
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    group: str  # subject / place / event / exclude
+    words: tuple[str, ...]  # the words found (exclude: the ones that blocked the match)
+    satisfied: bool  # exclude: True when nothing blocked
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Why a rule matched or not: the hits that made it true, the words that blocked it."""
+
+    rule_id: str
+    matched: bool
+    hits: tuple[Hit, ...] = ()
+    blocked_by: tuple[Hit, ...] = ()
+    groups: tuple[GroupResult, ...] = ()
+    reason: str = ""
+
+
+@dataclass
+class PostTokens:
+    """A post's words per field, with sub-words (食堂 in 三食堂) kept apart from the cut."""
+
+    fields: dict[FieldName, list[Token]] = field(default_factory=dict)
+    subwords: dict[FieldName, list[Token]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, segmenter: Segmenter, title: str = "", body: str = "") -> PostTokens:
+        post = cls()
+        for name, text in (("title", title), ("body", body)):
+            tokens = segmenter.tokens(text) if text else []
+            post.fields[name] = tokens  # type: ignore[index]  # name is a FieldName literal
+            post.subwords[name] = segmenter.subword_tokens(tokens)  # type: ignore[index]
+        return post
+
+    def words(self) -> set[str]:
+        return {t.word for ts in (*self.fields.values(), *self.subwords.values()) for t in ts}
+
+    def find(self, tokens: tuple[str, ...], text: str) -> list[Hit]:
+        """Occurrences of a token sequence: one word may also be a sub-word; several words
+        must follow one another in the cut."""
+        hits: list[Hit] = []
+        for name, cut in self.fields.items():
+            if len(tokens) == 1:
+                hits += [Hit(text, name, t.start, t.end) for t in cut if t.word == tokens[0]]
+                subs = self.subwords.get(name, [])
+                hits += [Hit(text, name, t.start, t.end) for t in subs if t.word == tokens[0]]
+                continue
+            n = len(tokens)
+            for i in range(len(cut) - n + 1):
+                if cut[i].word == tokens[0] and tuple(t.word for t in cut[i : i + n]) == tokens:
+                    hits.append(Hit(text, name, cut[i].start, cut[i + n - 1].end))
+        return hits
+
+
+_Window = tuple[FieldName, int, int] | None
+
+
+@dataclass
+class _Compiled:
+    spec: WatchSpec
+    tree: Node
+    positive: list[Term]  # terms not under NOT: a match needs at least one of them present
+    needs_positive: bool  # False when the tree can be true with no positive term present
+
+
+class RuleSet:
+    """Compiled watch rules: each distinct word is looked up once per post, and only rules with
+    at least one of their words in the post are evaluated."""
+
+    def __init__(
+        self, specs: Iterable[WatchSpec], segmenter: Segmenter, *, skip_invalid: bool = False
+    ) -> None:
+        self.segmenter = segmenter
+        self.rules: dict[str, _Compiled] = {}
+        self.errors: list[RuleError] = []  # with skip_invalid: the rules left out, and why
+        self._by_word: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for spec in specs:
+            try:
+                compiled = self._compile(spec)
+            except RuleError as exc:
+                if not skip_invalid:
+                    raise
+                self.errors.append(exc)
+                continue
+            self.rules[spec.id] = compiled
+            for t in compiled.positive:
+                if spec.id not in self._by_word[t.tokens]:
+                    self._by_word[t.tokens].append(spec.id)
+        self._always = [r for r, c in self.rules.items() if not c.needs_positive]
+
+    def _compile(self, spec: WatchSpec) -> _Compiled:
+        if spec.id in self.rules:
+            raise RuleError(spec.id, "two watch rules have this id")
+        if spec.scope not in _FIELDS:
+            raise RuleError(spec.id, f"scope {spec.scope!r} is not title, body or both")
+        if spec.proximity is not None and spec.proximity < 1:
+            raise RuleError(spec.id, "proximity must be at least 1 character")
+        cut = self.segmenter.cut
+        try:
+            if spec.expression is not None:
+                if spec.subject or spec.place or spec.event or spec.exclude:
+                    raise RuleError(spec.id, "give either an expression or word groups, not both")
+                tree = parse(spec.expression, cut)
+            else:
+                tree = self._groups(spec)
+        except RuleSyntaxError as exc:
+            raise RuleError(spec.id, str(exc), exc.position) from None
+        positive: list[Term] = []
+        _collect(tree, False, positive)
+        return _Compiled(spec, tree, positive, not _satisfiable_without_words(tree))
+
+    def _groups(self, spec: WatchSpec) -> Node:
+        items: list[Node] = []
+        for group in GROUPS:
+            words = getattr(spec, group)
+            if words:
+                items.append(Any(tuple(self._word(spec, w) for w in words), group=group))
+        if not items:
+            raise RuleError(spec.id, "no subject, place or event words and no expression")
+        if spec.exclude:
+            excluded = Any(tuple(self._word(spec, w) for w in spec.exclude), group="exclude")
+            items.append(Not(excluded))
+        return All(tuple(items))
+
+    def _word(self, spec: WatchSpec, word: str) -> Term:
+        try:
+            return term(word, self.segmenter.cut)
+        except RuleSyntaxError:
+            raise RuleError(spec.id, f"{word!r} has no word to match") from None
+
+    def tokenize(self, title: str = "", body: str = "") -> PostTokens:
+        return PostTokens.of(self.segmenter, title, body)
+
+    def match(self, post: PostTokens) -> list[RuleMatch]:
+        """The rules the post matches, in rule order, each with its hits."""
+        present = post.words()
+        found: dict[tuple[str, ...], list[Hit]] = {}
+        candidates = set(self._always)
+        for tokens, rule_ids in self._by_word.items():
+            if tokens[0] in present and all(t in present for t in tokens):
+                hits = post.find(tokens, "")
+                if hits:
+                    found[tokens] = hits
+                    candidates.update(rule_ids)
+        results = []
+        for rule_id in self.rules:
+            if rule_id in candidates:
+                result = self._evaluate(self.rules[rule_id], post, found)
+                if result.matched:
+                    results.append(result)
+        return results
+
+    def explain(self, rule_id: str, post: PostTokens) -> RuleMatch:
+        """One rule against one post, matched or not, with the groups and the blocking words."""
+        compiled = self.rules[rule_id]
+        found: dict[tuple[str, ...], list[Hit]] = {}
+        for t in _terms(compiled.tree):
+            found.setdefault(t.tokens, post.find(t.tokens, ""))
+        return self._evaluate(compiled, post, found)
+
+    def _evaluate(
+        self, rule: _Compiled, post: PostTokens, found: dict[tuple[str, ...], list[Hit]]
+    ) -> RuleMatch:
+        spec = rule.spec
+        fields = _FIELDS[spec.scope]
+
+        def hits_of(t: Term) -> list[Hit]:
+            hits = found.get(t.tokens)
+            if hits is None:  # a word only under NOT: looked up on demand
+                hits = found[t.tokens] = post.find(t.tokens, "")
+            return [Hit(t.text, h.field, h.start, h.end) for h in hits if h.field in fields]
+
+        windows: list[_Window] = [None]
+        if spec.proximity is not None:
+            starts = sorted({(h.field, h.start) for t in rule.positive for h in hits_of(t)})
+            windows = [(f, s, s + spec.proximity) for f, s in starts] or [None]
+        for window in windows:
+            outcome = _Outcome()
+            if _eval(rule.tree, hits_of, window, outcome, "", False):
+                return _result(spec, True, outcome, "")
+        outcome = _Outcome()
+        unconstrained = _eval(rule.tree, hits_of, None, outcome, "", False)
+        near = f"所有词不在 {spec.proximity} 字以内" if unconstrained else ""
+        return _result(spec, False, outcome, near)
+
+
+@dataclass
+class _Outcome:
+    hits: list[Hit] = field(default_factory=list)
+    blocked: list[Hit] = field(default_factory=list)
+
+
+def _eval(
+    node: Node,
+    hits_of: Callable[[Term], list[Hit]],
+    window: _Window,
+    out: _Outcome,
+    group: str,
+    negated: bool,
+) -> bool:
+    """Truth of the tree; every branch is evaluated (no short cut) so "why" sees every word.
+    Words under NOT count anywhere in scope; the others only inside the proximity window."""
+    if isinstance(node, Term):
+        hits = [replace(h, group=group) for h in hits_of(node)]
+        if negated:
+            out.blocked += hits
+            return bool(hits)
+        if window is not None:
+            name, lo, hi = window
+            hits = [h for h in hits if h.field == name and lo <= h.start and h.end <= hi]
+        out.hits += hits
+        return bool(hits)
+    if isinstance(node, Not):
+        return not _eval(node.item, hits_of, window, out, group, not negated)
+    group = node.group or group
+    results = [_eval(item, hits_of, window, out, group, negated) for item in node.items]
+    return all(results) if isinstance(node, All) else any(results)
+
+
+def _result(spec: WatchSpec, matched: bool, out: _Outcome, near: str) -> RuleMatch:
+    hits, blocked = _unique(out.hits), _unique(out.blocked)
+    groups: list[GroupResult] = []
+    if spec.expression is None:
+        for group in GROUPS:
+            if getattr(spec, group):
+                words = tuple(dict.fromkeys(h.word for h in hits if h.group == group))
+                groups.append(GroupResult(group, words, bool(words)))
+        if spec.exclude:
+            words = tuple(dict.fromkeys(h.word for h in blocked))
+            groups.append(GroupResult("exclude", words, not words))
+    if matched:
+        if groups:
+            reason = "; ".join(
+                f"{GROUP_NAMES[g.group]}: {'、'.join(g.words)}" for g in groups if g.words
+            )
+        else:
+            words = "、".join(dict.fromkeys(h.word for h in hits))
+            reason = f"命中: {words}" if words else "表达式成立 (无须命中词)"
+        return RuleMatch(spec.id, True, hits, (), tuple(groups), reason)
+    reasons = [
+        f"缺少{GROUP_NAMES[g.group]}" for g in groups if g.group != "exclude" and not g.satisfied
+    ]
+    if blocked:
+        reasons.append("被排除: " + "、".join(dict.fromkeys(h.word for h in blocked)))
+    if near:
+        reasons.append(near)
+    if not reasons:
+        reasons.append("表达式不成立")
+    return RuleMatch(spec.id, False, hits, blocked, tuple(groups), "; ".join(reasons))
+
+
+def _unique(hits: list[Hit]) -> tuple[Hit, ...]:
+    return tuple(sorted(dict.fromkeys(hits), key=lambda h: (h.field != "title", h.start, h.end)))
+
+
+def _collect(node: Node, negated: bool, out: list[Term]) -> None:
+    if isinstance(node, Term):
+        if not negated:
+            out.append(node)
+    elif isinstance(node, Not):
+        _collect(node.item, not negated, out)
+    else:
+        for item in node.items:
+            _collect(item, negated, out)
+
+
+def _terms(node: Node) -> list[Term]:
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return _terms(node.item)
+    return [t for item in node.items for t in _terms(item)]
+
+
+def _satisfiable_without_words(node: Node) -> bool:
+    """Whether the tree is true for a post holding none of its words (e.g. ``NOT 广告``):
+    such a rule must be evaluated for every post, not only for posts with its words."""
+    if isinstance(node, Term):
+        return False
+    if isinstance(node, Not):
+        return not _satisfiable_without_words(node.item)
+    values = [_satisfiable_without_words(item) for item in node.items]
+    return all(values) if isinstance(node, All) else any(values)
+
+
+def specs_from_models(rules: Sequence[_WatchRuleModel]) -> list[WatchSpec]:
+    """The enabled rules of a config, adapted."""
+    return [spec_from_model(r) for r in rules if getattr(r, "enabled", True)]
