@@ -159,6 +159,19 @@ class CrawlState:
         )
 
     # -- posts seen -----------------------------------------------------------------------------
+    def seen(self, source: str, post_ids: Iterable[str]) -> set[str]:
+        """Those of ``post_ids`` already seen for ``source``; marks nothing (see new_posts)."""
+        ids = list(dict.fromkeys(post_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT post FROM seen WHERE source = ? AND post IN ({marks})", (source, *chunk)
+            ).fetchall()
+            found.update(row[0] for row in rows)
+        return found
+
     def new_posts(self, source: str, post_ids: Iterable[str]) -> set[str]:
         """Mark ``post_ids`` seen for ``source``; returns those not seen before."""
         ids = list(dict.fromkeys(post_ids))

@@ -75,6 +75,20 @@ def thread_url(url: str) -> str:
     return canonical_url(urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")))
 
 
+def page_url(thread: str, number: int, profile: ForumProfile) -> str:
+    """The URL of page ``number`` of a thread, from its canonical first page."""
+    parts = urlsplit(thread)
+    if _REWRITTEN_THREAD.search(parts.path):
+        path = _REWRITTEN_THREAD.sub(
+            lambda m: f"thread-{m.group(1)}-{number}-{m.group(2)}.html", parts.path
+        )
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    if number <= 1:
+        return thread
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (profile.page_param, str(number))]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
 def _string(node: Selector, expr: str) -> str | None:
     """The first match as text: an attribute or text node as is, an element as its visible text."""
     for hit in select(node, expr):

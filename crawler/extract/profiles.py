@@ -48,6 +48,9 @@ class ForumProfile:
     list_url: str = ""
     thread_url: str = ""
     marker: str = ""
+    # The query parameter numbering a thread's pages (rewritten thread-TID-PAGE-1.html URLs
+    # are recognised without it).
+    page_param: str = "page"
 
     @classmethod
     def from_selectors(cls, name: str, selectors: dict[str, str]) -> ForumProfile:
@@ -165,6 +168,7 @@ TIEBA = ForumProfile(
     remove=(".//script",),
     list_url=r"/f\?(?:.*&)?kw=",
     thread_url=r"/p/\d+",
+    page_param="pn",
     marker="//div[contains(concat(' ',@class,' '),' j_l_post ')] | "
     "//li[contains(concat(' ',@class,' '),' j_thread_list ')]",
 )

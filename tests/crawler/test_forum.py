@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from crawler.extract.forum import (
     thread_url,
 )
 from crawler.extract.profiles import ForumProfile, ProfileError
+from tests.crawler.server import Received, Reply, TestServer
 
 PAGES = Path(__file__).parent / "pages"
 BBS = "http://bbs.jzlg.edu.cn/"
@@ -213,3 +216,168 @@ def test_bad_profiles_are_refused_with_the_reason(selectors: dict[str, str], mes
 def test_unknown_built_in_profile_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="discuz_7, discuz_x, tieba"):
         profile_named("phpwind")
+
+
+# -- the forum spider against the local test server -------------------------------------------
+
+FAST = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ROBOTSTXT_OBEY": False}
+
+
+def _out_posts(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _forum(server: TestServer, path: str, **extra: Any) -> dict[str, Any]:
+    return {"id": "bbs", "kind": "forum", "urls": [server.url(path)], **extra}
+
+
+def test_patrol_then_only_new_replies(server: TestServer, crawl: Any, tmp_path: Path) -> None:
+    server.pages = PAGES / "discuz_x"
+    first_out = tmp_path / "first.jsonl"
+    result = crawl(sources=[_forum(server, "/forum-2-1.html")], settings=FAST, out=str(first_out))
+    [summary] = result["sources"]
+    assert summary["outcome"] == "finished" and not summary["errors"], summary
+    posts = _out_posts(first_out)
+    # 13 floors of thread 101 over three pages, 3 + 3 in threads 102 and 103 (list page 2),
+    # the pinned rules thread's one.
+    assert summary["new_posts"] == len(posts) == 20
+    food = sorted(
+        (p for p in posts if p["thread"].endswith("thread-101-1-1.html")), key=lambda p: p["floor"]
+    )
+    assert [p["floor"] for p in food] == list(range(1, 14))
+    assert food[6]["author"] == "土木小张"
+    assert food[6]["text"] == "夹生饭我也遇到过两次，胃疼了一晚上。"
+    assert food[6]["parent"] == food[1]["id"]  # floor 7 quotes floor 2
+    assert food[0]["reply_count"] == 12
+    assert food[0]["title"] == "食堂饭菜涨价还越来越难吃，学校到底管不管？"
+    assert food[0]["published"] == "2026-11-18T04:05:00Z"
+    assert all(p.get("evidence") for p in posts)  # each links the page it came from
+
+    # Two new replies to thread 101; nothing else changed.
+    server.pages = PAGES / "discuz_x_later"
+    server.clear()
+    second_out = tmp_path / "second.jsonl"
+    result = crawl(sources=[_forum(server, "/forum-2-1.html")], settings=FAST, out=str(second_out))
+    [summary] = result["sources"]
+    assert summary["outcome"] == "finished" and not summary["errors"], summary
+    new = _out_posts(second_out)
+    assert [(p["floor"], p["author"]) for p in sorted(new, key=lambda p: p["floor"])] == [
+        (14, "外院学妹"),
+        (15, "路过的学长"),
+    ]
+    assert summary["new_posts"] == 2
+    assert new[0]["id"] not in {p["id"] for p in posts}
+    fetched = {r.path for r in server.received()}
+    # Unchanged threads are not fetched again; the changed one from its first page straight
+    # to the page of the last floor seen.
+    assert "/thread-102-1-1.html" not in fetched and "/thread-99-1-1.html" not in fetched
+    assert "/thread-101-2-1.html" not in fetched
+    assert {"/thread-101-1-1.html", "/thread-101-3-1.html"} <= fetched
+
+    # A third patrol with nothing new fetches no thread at all.
+    server.clear()
+    result = crawl(sources=[_forum(server, "/forum-2-1.html")], settings=FAST)
+    assert result["sources"][0]["new_posts"] == 0
+    assert not [r for r in server.received() if "thread-" in r.path]
+
+
+def test_utf8_board_with_query_urls_and_a_thread_as_source(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    folder = PAGES / "discuz_x_utf8"
+
+    def board(req: Received) -> Reply:
+        query = req.query
+        if query.get("mod") == ["forumdisplay"]:
+            name = "forumdisplay-fid3.html"
+        elif query.get("mod") == ["viewthread"] and query.get("tid") == ["201"]:
+            name = f"viewthread-tid201-page{query.get('page', ['1'])[0]}.html"
+        else:
+            return Reply(404, b"not found")
+        return Reply(200, (folder / name).read_bytes(), {"Content-Type": "text/html"})
+
+    server.route("/forum.php", board)
+    out = tmp_path / "posts.jsonl"
+    result = crawl(
+        sources=[_forum(server, "/forum.php?mod=forumdisplay&fid=3", profile="discuz_x")],
+        settings=FAST,
+        out=str(out),
+    )
+    [summary] = result["sources"]
+    posts = _out_posts(out)
+    assert summary["errors"] == {"http_404": 1}  # the pinned thread 99 is not on this server
+    assert sorted(p["floor"] for p in posts) == list(range(1, 11))
+    assert {p["thread"] for p in posts} == {server.url("/forum.php?mod=viewthread&tid=201")}
+
+
+def test_tieba_and_discuz_7_boards(server: TestServer, crawl: Any, tmp_path: Path) -> None:
+    server.route(
+        "/f",
+        Reply(
+            200,
+            (PAGES / "tieba/f-kw.html").read_bytes(),
+            {"Content-Type": "text/html; charset=utf-8"},
+        ),
+    )
+    server.route(
+        "/p/401",
+        lambda req: Reply(
+            200,
+            (
+                PAGES
+                / ("tieba/p-401-pn2.html" if req.query.get("pn") == ["2"] else "tieba/p-401.html")
+            ).read_bytes(),
+            {"Content-Type": "text/html; charset=utf-8"},
+        ),
+    )
+    server.route("/p/402", Reply(404, b"gone"))
+    d7 = PAGES / "discuz_7"
+    server.route(
+        "/bbs/forumdisplay.php",
+        Reply(200, (d7 / "forumdisplay-fid5.html").read_bytes(), {"Content-Type": "text/html"}),
+    )
+    server.route(
+        "/bbs/viewthread.php",
+        lambda req: Reply(
+            200,
+            (d7 / (f"viewthread-tid301-page{req.query.get('page', ['1'])[0]}.html")).read_bytes()
+            if req.query.get("tid") == ["301"]
+            else b"<html><body>no such thread</body></html>",
+            {"Content-Type": "text/html"},
+        ),
+    )
+    out = tmp_path / "posts.jsonl"
+    result = crawl(
+        sources=[
+            {"id": "tieba", "kind": "forum", "urls": [server.url("/f?kw=jzlg&ie=utf-8")]},
+            {
+                "id": "chem",
+                "kind": "forum",
+                "urls": [server.url("/bbs/forumdisplay.php?fid=5")],
+                "profile": "discuz_7",
+            },
+        ],
+        settings=FAST,
+        out=str(out),
+    )
+    summaries = {s["source"]: s for s in result["sources"]}
+    posts = _out_posts(out)
+    tieba = [p for p in posts if p["source"] == "tieba"]
+    assert len(tieba) == 6 + 3  # six floors, three nested replies
+    nested = [p for p in tieba if "floor" not in p]
+    floor2 = next(p for p in tieba if p.get("floor") == 2)
+    assert {p["parent"] for p in nested if p["author"] != "北苑宿舍长"} == {floor2["id"]}
+    chem = sorted((p for p in posts if p["source"] == "chem"), key=lambda p: p["floor"])
+    assert [p["floor"] for p in chem] == [1, 2, 3, 4, 5, 6]
+    assert chem[4]["text"] == "发了，处长回复说本月内更换，等着看。"
+    assert summaries["chem"]["errors"] == {"no_replies": 1}  # thread 302 is not a thread here
+    assert summaries["tieba"]["errors"] == {"http_404": 1}
+
+
+def test_a_page_no_profile_reads_is_a_clear_error(server: TestServer, crawl: Any) -> None:
+    result = crawl(sources=[_forum(server, "/news/2026-11/20/c_1001.html")], settings=FAST)
+    [summary] = result["sources"]
+    assert summary["errors"] == {"not_a_forum": 1}
+    assert summary["posts"] == 0
