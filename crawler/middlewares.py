@@ -277,21 +277,27 @@ class TrapGuardMiddleware(BaseSpiderMiddleware):
         self.max_url = crawler.settings.getint("YUQING_MAX_URL_LENGTH")
         self.shape_limit = crawler.settings.getint("YUQING_SAME_SHAPE_LIMIT")
         self.max_pages = crawler.settings.getint("YUQING_MAX_PAGES", 0)
+        self.max_depth = crawler.settings.getint("YUQING_MAX_DEPTH", -1)
         self.shapes: Counter[str] = Counter()
-        self.scheduled = 0
+        self.seen: set[bytes] = set()  # fingerprints: a duplicate link is not another page
 
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
+        fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         if response is None:
-            self.scheduled += 1  # start requests are the source's own URLs: never traps
+            self.seen.add(fingerprint)  # start requests are the source's own URLs: never traps
             return request
+        if fingerprint in self.seen:
+            return request  # the scheduler's duplicate filter drops it; nothing to count
         reason = self._trap(request.url)
-        if reason is None and self.max_pages and self.scheduled >= self.max_pages:
+        if reason is None and 0 <= self.max_depth < request.meta.get("depth", 0):
+            reason = "depth_cap"  # also for depth 0, which Scrapy's DEPTH_LIMIT reads as no limit
+        if reason is None and self.max_pages and len(self.seen) >= self.max_pages:
             reason = "page_cap"
         if reason:
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value(f"yuqing/skipped/{reason}")
             return None
-        self.scheduled += 1
+        self.seen.add(fingerprint)
         return request
 
     def _trap(self, url: str) -> str | None:

@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from scrapy.settings import Settings as ScrapySettings
 from twisted.python.failure import Failure
 
 from core.post import SourceKind
-from core.settings import Source
+from core.settings import Crawl, Settings, Source
 from crawler.middlewares import load_object_path
 from crawler.settings import crawl_settings
 from store.patrol_log import Patrol, PatrolLog
@@ -51,6 +51,9 @@ class CrawlJob(BaseModel):
     index_prefix: str = "yuqing"
     evidence_days: int = 180
     settings: dict[str, Any] = Field(default_factory=dict)  # Scrapy settings on top of ours
+    # Per source id: Scrapy settings from the config's politeness (see job_for).
+    source_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    dictionary_words: list[str] = Field(default_factory=list)  # for the index's segmenter
     log_level: str = "WARNING"
 
 
@@ -70,7 +73,7 @@ class SourceSummary(BaseModel):
     detail: str = ""
 
 
-def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Settings:
+def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> ScrapySettings:
     """Per-source settings at "cmdline" priority: CrawlerProcess merges its own settings into
     every crawler it runs, and only a higher priority keeps these."""
     values = crawl_settings(
@@ -84,13 +87,46 @@ def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Set
             "YUQING_OUT": str(job.out) if job.out else None,
             "YUQING_MAX_PAGES": source.max_pages,
             "DEPTH_LIMIT": source.max_depth,
+            "YUQING_MAX_DEPTH": source.max_depth,
+            "YUQING_DICTIONARY_WORDS": job.dictionary_words,
+            **job.source_settings.get(source.id, {}),
             **(spidercls.custom_settings or {}),
             **job.settings,
         }
     )
-    settings = Settings()
+    settings = ScrapySettings()
     settings.setdict(values, priority="cmdline")
     return settings
+
+
+def politeness_settings(crawl: Crawl) -> dict[str, Any]:
+    """The config's politeness for one source as Scrapy settings."""
+    return {
+        "USER_AGENT": crawl.user_agent,
+        "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency,
+        "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
+        "RETRY_TIMES": crawl.retries,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": min(crawl.max_page_bytes, 2 * 1024 * 1024),
+    }
+
+
+def job_for(settings: Settings, sources: list[Source], **job: Any) -> CrawlJob:
+    """A job for ``sources`` under the institution's ``settings`` (storage, politeness)."""
+    storage = settings.storage
+    return CrawlJob(
+        sources=sources,
+        data_dir=storage.data_dir,
+        allow_private_addresses=settings.allow_private_addresses,
+        elasticsearch=list(storage.elasticsearch),
+        index_prefix=storage.index_prefix,
+        evidence_days=storage.evidence_days,
+        source_settings={s.id: politeness_settings(settings.politeness(s)) for s in sources},
+        dictionary_words=settings.dictionary_words(),
+        **job,
+    )
 
 
 def _summary(

@@ -11,6 +11,7 @@ from typing import IO, Any
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
+from analysis.segment import Segmenter
 from core.post import Post
 from crawler.items import PostItem
 from crawler.middlewares import load_object_path
@@ -23,14 +24,21 @@ logger = logging.getLogger(__name__)
 def open_configured_index(settings: BaseSettings) -> PostIndex:
     """The configured store: Elasticsearch when URLs are given, else the embedded SQLite
     index in the data dir."""
+    data_dir = Path(settings.get("YUQING_DATA_DIR"))
+    segmenter = Segmenter(settings.getlist("YUQING_DICTIONARY_WORDS"))
     urls = settings.getlist("YUQING_ELASTICSEARCH")
     if urls:
+        # Behind the durable spool: an Elasticsearch outage never loses a crawl's posts.
         from store.elasticsearch import ElasticsearchIndex
+        from store.spool import SpooledIndex
 
-        return ElasticsearchIndex(urls, prefix=settings.get("YUQING_INDEX_PREFIX"))
+        inner = ElasticsearchIndex(
+            urls, prefix=settings.get("YUQING_INDEX_PREFIX"), segmenter=segmenter
+        )
+        return SpooledIndex(inner, data_dir / "spool")
     from store.sqlite import SqliteIndex
 
-    return SqliteIndex(Path(settings.get("YUQING_DATA_DIR")))
+    return SqliteIndex(data_dir, segmenter=segmenter)
 
 
 class IndexPipeline:

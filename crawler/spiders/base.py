@@ -46,6 +46,8 @@ class SourceSpider(scrapy.Spider):
     """Subclasses set ``kind`` and implement ``parse_start`` for the source's own URLs."""
 
     kind: ClassVar[SourceKind]
+    # Send the ETag / Last-Modified remembered for the source's own URLs (feeds: yes).
+    conditional: ClassVar[bool] = False
     state: CrawlState
     patrol_log: PatrolLog
 
@@ -77,7 +79,11 @@ class SourceSpider(scrapy.Spider):
             return
         for url in self.source.urls:
             yield self.request(
-                url, self.parse_start, conditional=True, depth=0, handle_httpstatus_list=[304]
+                url,
+                self.parse_start,
+                conditional=self.conditional,
+                depth=0,
+                handle_httpstatus_list=[304],
             )
 
     def parse_start(self, response: Response) -> Any:
@@ -159,6 +165,10 @@ class SourceSpider(scrapy.Spider):
             self.record_error(f"http_{status}", url, f"HTTP {status}")
             return
         name = type(failure.value).__name__
+        if "robots.txt" in str(failure.value):
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("yuqing/skipped/robots")  # the site's wish, no error
+            return
         kind = _ERROR_KINDS.get(name, "other")
         if kind == "other" and "redirections" in str(failure.value):
             kind = "redirect_loop"

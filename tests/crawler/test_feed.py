@@ -33,14 +33,20 @@ def by_source(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["source"]: s for s in result["sources"]}
 
 
-def test_every_feed_format_is_indexed_with_evidence(server: TestServer, crawl: Any,
-                                                    tmp_path: Path) -> None:
+def test_every_feed_format_is_indexed_with_evidence(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
     names = {"rss2": "rss2.xml", "atom": "atom.xml", "rss1": "rss1.rdf", "rss091": "rss091.xml"}
-    result = crawl(sources=[feed(k, server.url(f"/patrol/{v}")) for k, v in names.items()],
-                   settings=FAST)
+    result = crawl(
+        sources=[feed(k, server.url(f"/patrol/{v}")) for k, v in names.items()], settings=FAST
+    )
     summary = by_source(result)
     assert {k: summary[k]["new_posts"] for k in names} == {
-        "rss2": 3, "atom": 2, "rss1": 1, "rss091": 1}
+        "rss2": 3,
+        "atom": 2,
+        "rss1": 1,
+        "rss091": 1,
+    }
     assert all(summary[k]["outcome"] == "finished" and not summary[k]["errors"] for k in names)
 
     data = tmp_path / "data"
@@ -75,13 +81,15 @@ def test_every_feed_format_is_indexed_with_evidence(server: TestServer, crawl: A
     log.close()
 
 
-def test_unchanged_feed_is_answered_304_and_yields_nothing_new(server: TestServer,
-                                                               crawl: Any) -> None:
+def test_unchanged_feed_is_answered_304_and_yields_nothing_new(
+    server: TestServer, crawl: Any
+) -> None:
     versions = [(PAGES / "patrol/rss2.xml").read_text(encoding="utf-8")]
 
     def current(_req: Received) -> Reply:
-        return Reply(body=versions[-1], headers={"Content-Type": "application/rss+xml"},
-                     conditional=True)
+        return Reply(
+            body=versions[-1], headers={"Content-Type": "application/rss+xml"}, conditional=True
+        )
 
     server.route("/feed.xml", current)
     source = feed("news", server.url("/feed.xml"))
@@ -95,18 +103,28 @@ def test_unchanged_feed_is_answered_304_and_yields_nothing_new(server: TestServe
     assert requests[1].status == 304 and requests[1].headers.get("If-None-Match")
 
     # A new entry appears: only it is new.
-    versions.append(versions[0].replace(
-        "<item>",
-        "<item><title>新增：校医院夜间门诊调整</title><link>/articles/1004.html</link>"
-        "<description>即日起夜间门诊改至急诊楼。</description></item>\n<item>", 1))
+    versions.append(
+        versions[0].replace(
+            "<item>",
+            "<item><title>新增：校医院夜间门诊调整</title><link>/articles/1004.html</link>"
+            "<description>即日起夜间门诊改至急诊楼。</description></item>\n<item>",
+            1,
+        )
+    )
     third = by_source(crawl(sources=[source], force=True, settings=FAST))["news"]
     assert (third["posts"], third["new_posts"]) == (4, 1)
 
 
-def test_feed_ttl_and_max_age_defer_the_next_patrol(server: TestServer, crawl: Any,
-                                                    tmp_path: Path) -> None:
-    server.route("/short.xml", Reply(body=(PAGES / "patrol/rss091.xml").read_bytes(),
-                                     headers={"Cache-Control": "max-age=1200"}))
+def test_feed_ttl_and_max_age_defer_the_next_patrol(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    server.route(
+        "/short.xml",
+        Reply(
+            body=(PAGES / "patrol/rss091.xml").read_bytes(),
+            headers={"Cache-Control": "max-age=1200"},
+        ),
+    )
     sources = [feed("ttl", server.url("/patrol/rss2.xml")), feed("age", server.url("/short.xml"))]
     crawl(sources=sources, settings=FAST)
     again = by_source(crawl(sources=sources, settings=FAST))
@@ -120,13 +138,19 @@ def test_feed_ttl_and_max_age_defer_the_next_patrol(server: TestServer, crawl: A
 
 
 def test_bozo_feed_keeps_what_it_could_read_and_html_gets_a_clear_error(
-        server: TestServer, crawl: Any, tmp_path: Path) -> None:
-    result = by_source(crawl(sources=[
-        feed("broken", server.url("/patrol/bozo.xml")),
-        feed("homepage", server.url("/patrol/not_a_feed.html")),
-        feed("missing", server.url("/patrol/gone.xml")),
-        feed("fine", server.url("/patrol/atom.xml")),
-    ], settings=FAST))
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    result = by_source(
+        crawl(
+            sources=[
+                feed("broken", server.url("/patrol/bozo.xml")),
+                feed("homepage", server.url("/patrol/not_a_feed.html")),
+                feed("missing", server.url("/patrol/gone.xml")),
+                feed("fine", server.url("/patrol/atom.xml")),
+            ],
+            settings=FAST,
+        )
+    )
     assert result["broken"]["new_posts"] >= 1 and result["broken"]["warnings"] == {"bozo_feed": 1}
     assert result["homepage"]["errors"] == {"not_a_feed": 1} and result["homepage"]["posts"] == 0
     assert result["missing"]["errors"] == {"http_404": 1}
