@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "service.commands.config_cmd",
     "service.commands.cases_cmd",
     "service.commands.extract_cmd",
+    "service.commands.crawl_cmd",
 ]
 
 
