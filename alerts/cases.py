@@ -55,12 +55,12 @@ class DueStep:
     superseded: tuple[str, ...]  # earlier steps passed unseen (e.g. while the daemon was down)
 
 
-def _iso(value: datetime) -> str:
+def utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
 def _json_default(value: object) -> str:
-    return _iso(value) if isinstance(value, datetime) else str(value)
+    return utc_iso(value) if isinstance(value, datetime) else str(value)
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -87,7 +87,7 @@ class CaseBook:
         self.db = db
         self.tiers = tiers
         self.zone = zone
-        self.tracking = timedelta(days=tracking_days)
+        self.tracking_period = timedelta(days=tracking_days)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -129,6 +129,21 @@ class CaseBook:
         )
         return Alert.model_validate_json(row["body"])
 
+    def tracking(self, now: datetime) -> list[Case]:
+        """Closed cases still under dynamic tracking (DOMAIN.md §8): the rule engine keeps their
+        rule and key watched, and a trigger opens a second-wave case linked to them."""
+        since = utc_iso(now - self.tracking_period)
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM cases WHERE state IN ('closed', 'archived') AND closed_at >= ? "
+                "ORDER BY id",
+                (since,),
+            )
+            .fetchall()
+        )
+        return [_case(r) for r in rows]
+
     def overdue(self, now: datetime) -> list[Case]:
         """Open cases past their respond deadline (or still new past the report deadline)."""
         return [
@@ -153,7 +168,7 @@ class CaseBook:
             "INSERT INTO case_events (case_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
             (
                 case_id,
-                _iso(now),
+                utc_iso(now),
                 kind,
                 actor,
                 json.dumps(dict(detail or {}), ensure_ascii=False, default=_json_default),
@@ -185,7 +200,7 @@ class CaseBook:
                 alert.rule,
                 alert.key,
                 alert.severity.value,
-                _iso(alert.detected_at),
+                utc_iso(alert.detected_at),
                 case_id,
                 alert.model_dump_json(),
             ),
@@ -198,7 +213,9 @@ class CaseBook:
         ).fetchone()
         previous = last["id"] if last else None
         closed_at = _dt(last["closed_at"]) if last else None
-        second_wave = closed_at is not None and alert.detected_at - closed_at <= self.tracking
+        second_wave = (
+            closed_at is not None and alert.detected_at - closed_at <= self.tracking_period
+        )
         due = deadlines_for(alert.severity, alert.detected_at, self.tiers, self.zone)
         cur = conn.execute(
             "INSERT INTO cases (rule, key, state, severity, title, unit, unit_name, liaison, "
@@ -213,15 +230,15 @@ class CaseBook:
                 alert.unit,
                 alert.unit_name,
                 alert.liaison,
-                _iso(alert.detected_at),
-                _iso(due.report_by),
-                _iso(due.respond_by),
-                _iso(alert.detected_at),
+                utc_iso(alert.detected_at),
+                utc_iso(due.report_by),
+                utc_iso(due.respond_by),
+                utc_iso(alert.detected_at),
                 previous,
                 int(second_wave),
                 alert.id,
-                _iso(now),
-                _iso(now),
+                utc_iso(now),
+                utc_iso(now),
             ),
         )
         case_id = int(cur.lastrowid or 0)
@@ -251,7 +268,7 @@ class CaseBook:
         conn.execute(
             "UPDATE cases SET occurrences = occurrences + 1, last_seen_at = ?, "
             "updated_at = ? WHERE id = ?",
-            (_iso(last_seen), _iso(now), case.id),
+            (utc_iso(last_seen), utc_iso(now), case.id),
         )
         self.append_event(
             conn,
@@ -271,7 +288,7 @@ class CaseBook:
             )
             conn.execute(
                 "UPDATE cases SET severity = ?, report_by = ?, respond_by = ? WHERE id = ?",
-                (alert.severity.value, _iso(report_by), _iso(respond_by), case.id),
+                (alert.severity.value, utc_iso(report_by), utc_iso(respond_by), case.id),
             )
             self.append_event(
                 conn,
@@ -302,9 +319,9 @@ class CaseBook:
                     f"case {case.ref} is {case.state.value}: cannot go to "
                     f"{to.value}; allowed: {options}"
                 )
-            sets = {"state": to.value, "updated_at": _iso(now), **fields}
+            sets = {"state": to.value, "updated_at": utc_iso(now), **fields}
             if to is CaseState.CLOSED:
-                sets["closed_at"] = _iso(now)
+                sets["closed_at"] = utc_iso(now)
             columns = ", ".join(f"{name} = ?" for name in sets)
             conn.execute(f"UPDATE cases SET {columns} WHERE id = ?", (*sets.values(), case_id))
             self.append_event(
@@ -347,7 +364,7 @@ class CaseBook:
             columns = ", ".join(f"{name} = ?" for name in fields)
             conn.execute(
                 f"UPDATE cases SET {columns}, updated_at = ? WHERE id = ?",
-                (*fields.values(), _iso(now), case_id),
+                (*fields.values(), utc_iso(now), case_id),
             )
             self.append_event(conn, case_id, "assigned", actor, now, fields)
             return self._get(conn, case_id)
@@ -414,14 +431,14 @@ class CaseBook:
         """Record ``step`` once; False when another run already took it."""
         cur = conn.execute(
             "INSERT OR IGNORE INTO escalations (case_id, step, at, due) VALUES (?, ?, ?, ?)",
-            (step.case.id, step.step, _iso(now), _iso(step.due)),
+            (step.case.id, step.step, utc_iso(now), utc_iso(step.due)),
         )
         if cur.rowcount == 0:
             return False
         for skipped in step.superseded:
             conn.execute(
                 "INSERT OR IGNORE INTO escalations (case_id, step, at, due) VALUES (?, ?, ?, ?)",
-                (step.case.id, skipped, _iso(now), _iso(step.due)),
+                (step.case.id, skipped, utc_iso(now), utc_iso(step.due)),
             )
         self.append_event(
             conn,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alerts.cases import CaseBook
-from alerts.delivery import FaultHooks, Outbox, Worker
+from alerts.delivery import FaultHooks, Outbox
 from alerts.models import Alert, Delivery, Destination
+from alerts.sender import Worker
 from core.post import Severity
 from store.state import StateDB
 
@@ -50,7 +51,9 @@ def main(data_dir: str, url: str, stage: str) -> int:
         detected_at=datetime(2026, 11, 18, 2, 0, tzinfo=UTC),
     )
     outbox.submit(alert, datetime.now(UTC))
-    worker = Worker(outbox, lambda: datetime.now(UTC))
+    # The restart follows the crash at once, so no lease: a real daemon re-sends a job claimed
+    # by a dead process when the lease (timeout + 1 min) ends.
+    worker = Worker(outbox, lambda: datetime.now(UTC), lease=timedelta(0))
     worker.run_once()
     worker.close()
     return 0

@@ -15,9 +15,10 @@ import pytest
 
 from alerts import adapters
 from alerts.cases import CaseBook
-from alerts.delivery import Outbox, Worker
+from alerts.delivery import Outbox
 from alerts.models import DeliveryState, Destination, DestinationKind
 from alerts.payload import CasePayload, EscalationInfo, case_payload
+from alerts.sender import Worker
 from tests.alerts.support import START, FakeClock, Receiver, Reply, make_alert
 
 ROBOT_SECRET = "SEC0123456789abcdef"

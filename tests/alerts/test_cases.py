@@ -184,3 +184,13 @@ def test_due_steps_near_due_then_overdue_each_once(book: CaseBook, clock: FakeCl
         book.mark_escalated(conn, late[0], clock(), [])
     assert book.due_steps(START + timedelta(days=3)) == []
     assert [e.kind for e in book.events(case_id)].count("escalated") == 2
+
+
+def test_closed_cases_stay_tracked_for_the_configured_days(
+    book: CaseBook, clock: FakeClock
+) -> None:
+    case_id = record(book)
+    book.acknowledge(case_id, "office", clock())
+    book.close(case_id, "resolved", "已回复", "office", clock())
+    assert [c.id for c in book.tracking(clock() + timedelta(days=6))] == [case_id]
+    assert book.tracking(clock() + timedelta(days=8)) == []

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import timedelta
 
 import pytest
 
 from alerts.cases import CaseBook
-from alerts.delivery import (
-    RETRY_SCHEDULE,
-    DestinationRefused,
-    Outbox,
-    OutboxError,
-    Worker,
-    check_address,
-)
+from alerts.delivery import DestinationRefused, Outbox, OutboxError, check_address
 from alerts.models import DeliveryState, Destination
+from alerts.sender import RETRY_SCHEDULE, Worker
 from core.post import Severity
 from tests.alerts.support import SECRET, START, FakeClock, Receiver, Reply, make_alert
 
@@ -296,3 +291,52 @@ def test_backlog_reports_count_and_age(
     assert outbox.backlog(clock()) == (0, 0.0)
     outbox.submit(make_alert(), clock())
     assert outbox.backlog(clock.advance(minutes=2)) == (1, 120.0)
+
+
+def test_two_lanes_at_once_send_each_job_exactly_once(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.script("/cases/cs", Reply(200, delay=0.02))
+    outbox, _ = make(book, clock, dest(receiver, "cs"))
+    for n in range(12):
+        severity = Severity.ESPECIALLY_MAJOR if n % 3 == 0 else Severity.GENERAL
+        outbox.submit(make_alert(key=f"k{n}", severity=severity), clock())
+    lanes = [Worker(outbox, clock), Worker(outbox, clock), Worker(outbox, clock)]
+    threads = [
+        threading.Thread(target=lanes[0].run_once, kwargs={"max_priority": 0}),
+        threading.Thread(target=lanes[1].run_once),
+        threading.Thread(target=lanes[2].run_once),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [r.webhook_id for r in receiver.on("/cases/cs")]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert {d.state for d in outbox.deliveries()} == {DeliveryState.DELIVERED}
+
+
+def test_a_job_claimed_by_a_dead_worker_is_resent_after_its_lease(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    outbox, worker = make(book, clock, dest(receiver, "cs", timeout=5))
+    outbox.submit(make_alert(), clock())
+    (job,) = outbox.deliveries()
+    assert worker._claim(job, clock())  # claimed, then the process "died" before sending
+    assert worker.run_once().sent == 0
+    clock.advance(seconds=64)
+    assert worker.run_once().sent == 0  # the lease is the timeout plus a minute
+    clock.advance(seconds=2)
+    assert worker.run_once().sent == 1
+    assert [r.webhook_id for r in receiver.received] == [job.id]
+
+
+def test_a_generic_destination_without_a_secret_fails_with_a_clear_reason(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    unsigned = Destination(id="cs", url=receiver.url + "/cases/cs", allow_private=True)
+    outbox, worker = make(book, clock, unsigned)
+    outbox.submit(make_alert(), clock())
+    worker.run_once()
+    (failed,) = outbox.failures()
+    assert receiver.received == [] and "no webhook secret" in (failed.last_error or "")
