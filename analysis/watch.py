@@ -347,8 +347,8 @@ def _result(spec: WatchSpec, matched: bool, out: _Outcome, near: str) -> RuleMat
                 f"{GROUP_NAMES[g.group]}: {'、'.join(g.words)}" for g in groups if g.words
             )
         else:
-            words = "、".join(dict.fromkeys(h.word for h in hits))
-            reason = f"命中: {words}" if words else "表达式成立 (无须命中词)"
+            found = "、".join(dict.fromkeys(h.word for h in hits))
+            reason = f"命中: {found}" if found else "表达式成立 (无须命中词)"
         return RuleMatch(spec.id, True, hits, (), tuple(groups), reason)
     reasons = [
         f"缺少{GROUP_NAMES[g.group]}" for g in groups if g.group != "exclude" and not g.satisfied

@@ -1,0 +1,184 @@
+"""Keywords: TF-IDF per post with an IDF that learns from the posts seen (seeded from jieba's
+idf.txt), and hot words per time window (new or rising terms, for `new_term` alerts)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jieba
+
+# Function words and chatter that carry no topic. Short on purpose: single characters are
+# already dropped, and the learned IDF pushes down whatever else is everywhere.
+STOP_WORDS = frozenset(
+    """
+    我们 你们 他们 她们 它们 自己 这个 那个 这些 那些 这样 那样 这里 那里 这么 那么 什么 怎么
+    为什么 怎么样 如何 哪里 哪个 因为 所以 但是 可是 而且 并且 或者 还是 如果 虽然 然后 于是
+    已经 正在 还有 就是 只是 不是 没有 没什么 可以 可能 应该 需要 觉得 知道 一个 一些 一下
+    一样 一直 一起 大家 现在 今天 昨天 明天 时候 之后 以后 以前 之前 真的 非常 特别 比较 还是
+    有点 其实 当然 确实 不过 而是 以及 对于 关于 通过 进行 表示 认为 出现 问题 情况 方面
+    转发 微博 回复 原帖 楼主 网页 链接 全文 展开 收起 查看 图片 视频 评论 点赞 分享 http https
+    www com cn the of and to in is for on with that this are was be it at by
+    """.split()  # noqa: SIM905  # a word list reads better as words
+)
+MIN_WORD_LENGTH = 2
+
+
+@lru_cache(maxsize=1)
+def jieba_idf() -> tuple[dict[str, float], float]:
+    """jieba's shipped IDF table and its median (jieba's value for an unknown word)."""
+    path = os.path.join(os.path.dirname(jieba.__file__), "analyse", "idf.txt")
+    table: dict[str, float] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            word, _, value = line.strip().partition(" ")
+            if value:
+                table[word] = float(value)
+    values = sorted(table.values())
+    return table, values[len(values) // 2]
+
+
+def is_keyword_candidate(word: str) -> bool:
+    return (
+        len(word) >= MIN_WORD_LENGTH
+        and word not in STOP_WORDS
+        and not word.replace(".", "").isdigit()
+        and any(ch.isalpha() for ch in word)
+    )
+
+
+class IdfModel:
+    """IDF from document frequencies of the posts seen, blended with jieba's IDF as a prior.
+
+    The prior counts as ``prior_docs`` documents in which a word with jieba IDF ``v`` occurs
+    ``prior_docs·e^-v`` times; the posts seen add to both, so a word that is everywhere in
+    this institution's posts (its own name, say) sinks as they accumulate.
+    """
+
+    VERSION = 1
+
+    def __init__(self, *, prior_docs: int = 1000, use_jieba_prior: bool = True) -> None:
+        if prior_docs < 0:
+            raise ValueError("prior_docs must be 0 or more")
+        self.prior_docs = prior_docs
+        self.use_jieba_prior = use_jieba_prior
+        self.docs = 0
+        self.df: Counter[str] = Counter()
+
+    def update(self, tokens: Iterable[str]) -> None:
+        """Count one document (the tokens of one post)."""
+        self.docs += 1
+        self.df.update({t for t in tokens if is_keyword_candidate(t)})
+
+    def idf(self, word: str) -> float:
+        prior_df = 0.0
+        prior_docs = 0
+        if self.use_jieba_prior and self.prior_docs:
+            table, median = jieba_idf()
+            prior_docs = self.prior_docs
+            prior_df = prior_docs * math.exp(-table.get(word, median))
+        return math.log((prior_docs + self.docs + 1) / (prior_df + self.df[word] + 1)) + 1
+
+    def prune(self, max_terms: int) -> None:
+        """Keep memory bounded: drop the rarest words beyond ``max_terms``."""
+        if len(self.df) > max_terms:
+            self.df = Counter(dict(self.df.most_common(max_terms)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.VERSION,
+            "prior_docs": self.prior_docs,
+            "use_jieba_prior": self.use_jieba_prior,
+            "docs": self.docs,
+            "df": dict(self.df),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdfModel:
+        """Rebuild a model saved by ``to_dict``; ValueError naming the field that is wrong."""
+        if not isinstance(data, Mapping) or data.get("version") != cls.VERSION:
+            raise ValueError(f"not an IDF model of version {cls.VERSION}")
+        prior, docs, df = data.get("prior_docs"), data.get("docs"), data.get("df")
+        if not isinstance(prior, int) or prior < 0:
+            raise ValueError("IDF model: prior_docs must be a whole number ≥ 0")
+        if not isinstance(docs, int) or docs < 0:
+            raise ValueError("IDF model: docs must be a whole number ≥ 0")
+        if not isinstance(df, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, int) and 0 <= v <= docs for k, v in df.items()
+        ):
+            raise ValueError("IDF model: df must map words to counts between 0 and docs")
+        model = cls(prior_docs=prior, use_jieba_prior=bool(data.get("use_jieba_prior", True)))
+        model.docs = docs
+        model.df = Counter(df)
+        return model
+
+
+@dataclass(frozen=True)
+class Keyword:
+    word: str
+    weight: float  # tf · idf
+
+
+def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
+    """The post's top words by TF-IDF (ties by word, so the order is stable)."""
+    counts = Counter(t for t in tokens if is_keyword_candidate(t))
+    total = sum(counts.values())
+    if not total:
+        return []
+    scored = [Keyword(w, round(c / total * idf.idf(w), 6)) for w, c in counts.items()]
+    scored.sort(key=lambda k: (-k.weight, k.word))
+    return scored[:top_k]
+
+
+def document_counts(posts: Iterable[Iterable[str]]) -> Counter[str]:
+    """How many posts hold each word: the counts ``hot_terms`` compares."""
+    counts: Counter[str] = Counter()
+    for tokens in posts:
+        counts.update({t for t in tokens if is_keyword_candidate(t)})
+    return counts
+
+
+@dataclass(frozen=True)
+class HotTerm:
+    word: str
+    count: int  # posts holding it in the current window
+    baseline: int  # posts holding it in the baseline
+    ratio: float  # its share of posts now over its (smoothed) share in the baseline
+    new: bool  # never seen in the baseline
+
+
+def hot_terms(
+    current: Mapping[str, int],
+    baseline: Mapping[str, int],
+    *,
+    current_docs: int,
+    baseline_docs: int,
+    min_count: int = 5,
+    min_ratio: float = 3.0,
+    top_k: int = 20,
+) -> list[HotTerm]:
+    """Words that are new or rising in the current window against the baseline.
+
+    A word qualifies with at least ``min_count`` posts now and either no post in the
+    baseline or a share of posts ``min_ratio`` times its baseline share (add-one smoothed, so
+    a word seen once before does not look infinitely hot). Ranked by ratio, then count.
+    """
+    if current_docs < 1 or baseline_docs < 0:
+        raise ValueError("current_docs must be at least 1 and baseline_docs at least 0")
+    if min_count < 1 or min_ratio <= 1:
+        raise ValueError("min_count must be at least 1 and min_ratio above 1")
+    out = []
+    for word, count in current.items():
+        if count < min_count or not is_keyword_candidate(word):
+            continue
+        before = baseline.get(word, 0)
+        ratio = (count / current_docs) / ((before + 1) / (baseline_docs + 1))
+        if before == 0 or ratio >= min_ratio:
+            out.append(HotTerm(word, count, before, round(ratio, 4), before == 0))
+    out.sort(key=lambda h: (-h.ratio, -h.count, h.word))
+    return out[:top_k]
