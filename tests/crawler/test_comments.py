@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from crawler.extract.comments import (
     parse_comment_json,
     parse_embedded_comments,
 )
+from tests.crawler.server import Received, Reply, TestServer
 
 PAGES = Path(__file__).parent / "pages" / "news"
 ARTICLE = "http://news.jz.cn/news/2026-11/20/c_1001.html"
@@ -134,3 +136,107 @@ def test_embedded_comments_with_configured_selectors() -> None:
     assert [(c.author, c.text) for c in comments] == [("网友甲", "食堂确实贵"), ("网友乙", "同意")]
     assert comments[0].time == datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
     assert comments[1].time is None
+
+
+# -- the comments spider against the local test server ----------------------------------------
+
+FAST = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ROBOTSTXT_OBEY": False}
+API_CONFIG = {
+    "api": "/api/comments?newsid={id}&page={page}",
+    "article_id": r"c_(\d+)\.html",
+    "list": "data.comments",
+    "text": "content",
+    "author": "user.nickname",
+    "time": "ctime",
+    "id": "cid",
+    "reply_to": "reply_to",
+    "next": "data.next",
+}
+
+
+def _posts(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_article_and_its_comments_then_only_new_ones(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    extra: list[dict[str, Any]] = []
+
+    def api(req: Received) -> Reply:
+        page = req.query.get("page", ["1"])[0]
+        data = json.loads((PAGES / f"api/comments-1001-page{page}.json").read_text("utf-8"))
+        data["data"]["comments"] += extra if page == "2" else []
+        return Reply(
+            200, json.dumps(data, ensure_ascii=False), {"Content-Type": "application/json"}
+        )
+
+    server.pages = PAGES
+    server.route("/api/comments", api)
+    sources = [
+        {
+            "id": "jznews",
+            "kind": "comments",
+            "urls": [server.url("/2026-11/20/c_1001.html")],
+            "comments": API_CONFIG,
+        },
+        {"id": "campus", "kind": "comments", "urls": [server.url("/2026-11/18/c_1002.html")]},
+    ]
+    out = tmp_path / "first.jsonl"
+    result = crawl(sources=sources, settings=FAST, out=str(out))
+    summaries = {s["source"]: s for s in result["sources"]}
+    assert all(not s["errors"] for s in summaries.values()), summaries
+    posts = _posts(out)
+    jz = [p for p in posts if p["source"] == "jznews"]
+    article = next(p for p in jz if "author" not in p)
+    assert article["title"] == "江州理工大学回应学生食堂涨价问题：将公示菜价并引入第三方检测"
+    assert article["text"].startswith("本报讯")
+    comments = {p["author"]: p for p in jz if p is not article}
+    assert len(comments) == 5
+    assert comments["后勤观察员"]["parent"] == comments["家长王女士"]["id"]  # a reply
+    assert comments["江理校友"]["parent"] == article["id"]
+    assert comments["江理校友"]["published"] == "2026-11-20T03:20:00Z"
+    campus = [p for p in posts if p["source"] == "campus"]
+    assert sorted(p.get("author", "") for p in campus) == ["", "小李同学", "往届生", "江理HR"]
+    assert summaries["jznews"]["new_posts"] == 6 and summaries["campus"]["new_posts"] == 4
+
+    extra.append(
+        {
+            "cid": 50006,
+            "content": "公示牌上的价格和窗口不一致。",
+            "ctime": 1795160000,
+            "user": {"nickname": "较真的学生"},
+            "reply_to": None,
+        }
+    )
+    second = tmp_path / "second.jsonl"
+    result = crawl(sources=sources, settings=FAST, out=str(second))
+    assert [(p["source"], p["author"]) for p in _posts(second)] == [("jznews", "较真的学生")]
+    assert {s["source"]: s["new_posts"] for s in result["sources"]} == {"jznews": 1, "campus": 0}
+
+
+def test_a_broken_comment_api_is_an_error_not_a_crash(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    server.pages = PAGES
+    server.route(
+        "/api/comments", Reply(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
+    )
+    out = tmp_path / "posts.jsonl"
+    result = crawl(
+        sources=[
+            {
+                "id": "jznews",
+                "kind": "comments",
+                "comments": API_CONFIG,
+                "urls": [server.url("/2026-11/20/c_1001.html")],
+            }
+        ],
+        settings=FAST,
+        out=str(out),
+    )
+    [summary] = result["sources"]
+    assert summary["errors"] == {"bad_comment_api": 1}
+    assert len(_posts(out)) == 1  # the article itself is still kept
