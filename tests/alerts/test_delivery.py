@@ -340,3 +340,22 @@ def test_a_generic_destination_without_a_secret_fails_with_a_clear_reason(
     worker.run_once()
     (failed,) = outbox.failures()
     assert receiver.received == [] and "no webhook secret" in (failed.last_error or "")
+
+
+def test_a_failing_operational_alert_does_not_raise_another(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.script("/cases/a", Reply(410))
+    receiver.script("/cases/ops", Reply(500))
+    outbox, worker = make(
+        book, clock, dest(receiver, "a"), dest(receiver, "ops", events=["operational"])
+    )
+    worker.schedule = (timedelta(seconds=5),)
+    outbox.submit(make_alert(), clock())
+    for _ in range(4):
+        worker.run_once()
+        clock.advance(seconds=10)
+    assert len(outbox.operational_alerts()) == 1  # the 410; not one about the ops failure
+    assert len(receiver.on("/cases/ops")) == 2
+    (ops,) = [d for d in outbox.deliveries() if d.destination == "ops"]
+    assert ops.state is DeliveryState.FAILED

@@ -81,3 +81,14 @@ def test_failures_lists_nothing_on_a_healthy_outbox(
 ) -> None:
     assert run(data, "failures") == 0
     assert "no failed deliveries" in capsys.readouterr().out
+
+
+def test_list_overdue(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The CLI compares with the wall clock, so add a case whose deadlines passed years ago.
+    db = StateDB.in_data_dir(data)
+    Outbox(CaseBook(db), []).submit(
+        make_alert(key="old", title="旧帖", detected_at=START.replace(year=2020)), START
+    )
+    assert run(data, "list", "--overdue") == 0
+    out = capsys.readouterr().out
+    assert "旧帖" in out and " !" in out
