@@ -48,15 +48,16 @@ class CueMatcher:
     MAX_RUN = 4
 
     def __init__(self, cues: Iterable[str]) -> None:
-        words, patterns = [], []
+        words: dict[str, str] = {}  # normalised form -> the cue as written
+        patterns = []
         for cue in cues:
             if cue.startswith("re:"):
                 patterns.append(cue)
             else:
-                words.append(normalize(cue))
-        self._words = frozenset(words)
+                words[normalize(cue)] = cue
+        self._words = words
         self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
-        self._segmenter = _segmenter(tuple(sorted(self._words)))
+        self._segmenter = _segmenter(tuple(sorted(words)))
 
     def find(self, text: str) -> list[Hit]:
         norm = normalize(text)
@@ -76,12 +77,12 @@ class CueMatcher:
                     break  # punctuation between: not one phrase
                 joined += tokens[j]
                 if joined in self._words:
-                    hits.append(Hit(joined, starts[i]))
+                    hits.append(Hit(self._words[joined], starts[i]))
             token = tokens[i]
             if len(token) >= 3 and token not in self._words:
                 for sub in self._segmenter.index_tokens(token):
                     if sub != token and sub in self._words:
-                        hits.append(Hit(sub, starts[i] + token.find(sub)))
+                        hits.append(Hit(self._words[sub], starts[i] + token.find(sub)))
         for cue, pattern in self._patterns:
             hits.extend(Hit(cue, m.start()) for m in pattern.finditer(norm))
         return hits

@@ -1,0 +1,77 @@
+"""Category of a post (DOMAIN.md §3: appeal, hype, defamation, suggestion, or other) from a
+weighted cue lexicon (analysis/lexicons/category.tsv), with the cues that decided it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+
+from analysis.lexicons import CueMatcher, LexiconError, read_rows
+from core.post import Category
+
+# When two categories score the same, the one that needs the office more urgently wins:
+# missing an accusation costs more than over-reading a question.
+PRIORITY = (
+    Category.DEFAMATION,
+    Category.HYPE,
+    Category.APPEAL,
+    Category.SUGGESTION,
+    Category.OTHER,
+)
+
+
+@dataclass(frozen=True)
+class CategoryResult:
+    category: Category
+    cues: tuple[str, ...]  # the winning category's cues, strongest first (empty for "other")
+    scores: Mapping[Category, float]  # every category's total, to show how close it was
+
+
+class Categorizer:
+    """Sums the weights of the cues found for each category; the highest total wins if it
+    reaches ``min_score``, otherwise the post is "other"."""
+
+    def __init__(self, weights: Mapping[str, Mapping[Category, float]], min_score: float = 2.0):
+        if min_score <= 0:
+            raise ValueError("category: min_score must be positive")
+        self._weights = weights
+        self.min_score = min_score
+        self._matcher = CueMatcher(weights)
+
+    @classmethod
+    def from_lexicon(cls, name: str = "category.tsv", min_score: float = 2.0) -> Categorizer:
+        weights: dict[str, dict[Category, float]] = {}
+        for label, cue, weight in read_rows(name, 3):
+            try:
+                category, points = Category(label), float(weight)
+            except ValueError as exc:
+                raise LexiconError(
+                    f"analysis/lexicons/{name}: bad row {label!r} {cue!r}: {exc}"
+                ) from exc
+            weights.setdefault(cue, {})[category] = points
+        return cls(weights, min_score)
+
+    def classify(self, text: str, title: str = "") -> CategoryResult:
+        found: dict[Category, dict[str, float]] = {c: {} for c in Category}
+        for hit in self._matcher.find(f"{title}\n{text}" if title else text):
+            for category, weight in self._weights[hit.cue].items():
+                # A cue counts once however often it appears: repetition is not evidence.
+                found[category][hit.cue] = weight
+        scores = {c: sum(cues.values()) for c, cues in found.items()}
+        best = max(PRIORITY, key=lambda c: (scores[c], -PRIORITY.index(c)))
+        if best is Category.OTHER or scores[best] < self.min_score:
+            return CategoryResult(Category.OTHER, (), MappingProxyType(scores))
+        cues = sorted(found[best], key=lambda cue: -found[best][cue])
+        return CategoryResult(best, tuple(cues), MappingProxyType(scores))
+
+
+@lru_cache(maxsize=1)
+def default_categorizer() -> Categorizer:
+    return Categorizer.from_lexicon()
+
+
+def classify(text: str, title: str = "") -> CategoryResult:
+    """The category of one post with the shipped lexicon."""
+    return default_categorizer().classify(text, title)
