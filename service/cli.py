@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,9 +12,11 @@ from collections.abc import Sequence
 # sets `func` (taking the parsed args, returning the exit status) on each parser it adds.
 COMMAND_MODULES: list[str] = [
     "service.commands.config_cmd",
-    "service.commands.cases_cmd",
+    "service.commands.search_cmd",
+    "service.commands.index_cmd",
     "service.commands.extract_cmd",
     "service.commands.crawl_cmd",
+    "service.commands.cases_cmd",
 ]
 
 
@@ -51,6 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("YUQING_DEBUG"):
+            raise
+        print(
+            f"yuqing: unexpected error: {type(exc).__name__}: {exc}\n"
+            "  (set YUQING_DEBUG=1 to see where; please report it)",
+            file=sys.stderr,
+        )
+        return 1
     return status
 
 

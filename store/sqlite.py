@@ -189,6 +189,44 @@ class SqliteIndex:
                 )
         return len(batch)
 
+    def reindex(self) -> int:
+        """Segment every stored post again (after the institution's dictionary changed).
+
+        Returns how many posts were re-segmented; their ``seq`` is kept, so alert rules do not
+        see them as new posts.
+        """
+        if not self._ready():
+            self.init()
+        done = 0
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT rowid, doc FROM posts WHERE rowid > ? ORDER BY rowid LIMIT 500",
+                    (last,),
+                ).fetchall()
+            if not rows:
+                return done
+            tokens = []
+            for rowid, doc in rows:
+                post = Post.model_validate_json(doc)
+                tokens.append(
+                    (
+                        rowid,
+                        " ".join(self.segmenter.index_tokens(post.title)),
+                        " ".join(self.segmenter.index_tokens(post.text)),
+                    )
+                )
+            with self._write() as db:
+                for rowid, title, body in tokens:
+                    db.execute("DELETE FROM posts_fts WHERE rowid = ?", (rowid,))
+                    db.execute(
+                        "INSERT INTO posts_fts (rowid, title, body) VALUES (?, ?, ?)",
+                        (rowid, title, body),
+                    )
+            done += len(rows)
+            last = rows[-1][0]
+
     def _ready(self) -> bool:
         with self._lock:
             return bool(

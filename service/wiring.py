@@ -1,0 +1,49 @@
+"""The composition root's factories: settings from the CLI's options, and the configured stores."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis.segment import Segmenter
+from core.settings import ConfigError, Settings, load_settings
+from store.base import PostIndex
+from store.sqlite import SqliteIndex
+
+
+class SetupError(Exception):
+    """The service cannot start as configured; the message says what to do."""
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings named by ``--config`` (or $YUQING_CONFIG, or the example institution)."""
+    try:
+        return load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise SetupError(f"{exc}\nRun `yuqing config check` for the whole list.") from None
+
+
+def segmenter_for(settings: Settings) -> Segmenter:
+    return Segmenter(settings.dictionary_words())
+
+
+def data_dir(settings: Settings) -> Path:
+    path = settings.storage.data_dir
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_index(settings: Settings, segmenter: Segmenter | None = None) -> PostIndex:
+    """The configured post index: Elasticsearch behind a durable spool, or the embedded store."""
+    segmenter = segmenter or segmenter_for(settings)
+    if settings.storage.elasticsearch:
+        from store.elasticsearch import ElasticsearchIndex
+        from store.spool import SpooledIndex
+
+        inner = ElasticsearchIndex(
+            list(settings.storage.elasticsearch),
+            prefix=settings.storage.index_prefix,
+            segmenter=segmenter,
+        )
+        return SpooledIndex(inner, data_dir(settings) / "spool")
+    return SqliteIndex(data_dir(settings), segmenter=segmenter)
