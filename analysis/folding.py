@@ -110,6 +110,21 @@ class Cluster:
     size: int = 1
     sites: set[str] = field(default_factory=set)
     members: list[str] = field(default_factory=list)  # post ids still in the index, oldest first
+    recent: list[float] = field(default_factory=list)  # the latest posts' times (epoch s), bounded
+
+    RECENT = 256  # enough to tell 200 posts/hour from 20; severity's velocity signal
+
+    def posts_per_hour(self, now: datetime, window_hours: float = 1.0) -> float:
+        """Posts of this cluster in the ``window_hours`` before ``now``, per hour."""
+        if window_hours <= 0:
+            raise ValueError("folding: window_hours must be positive")
+        since = now.timestamp() - window_hours * 3600.0
+        return sum(1 for t in self.recent if since < t <= now.timestamp()) / window_hours
+
+    def _seen(self, stamp: float) -> None:
+        self.recent.append(stamp)
+        if len(self.recent) > self.RECENT:
+            del self.recent[0]
 
 
 class Signer:
@@ -176,6 +191,7 @@ class Folder:
         cluster = self._clusters[best]
         cluster.size += 1
         cluster.sites.add(site)
+        cluster._seen(stamp)
         if time < cluster.first_time:
             cluster.first_time = time  # a late-crawled original; the id stays stable
         cluster.last_time = max(cluster.last_time, time)
@@ -231,7 +247,7 @@ class Folder:
         signature: npt.NDArray[np.uint32] | None,
         keys: list[bytes],
     ) -> ClusterAssignment:
-        self._clusters[post_id] = Cluster(post_id, post_id, time, time, 1, {site}, [])
+        self._clusters[post_id] = Cluster(post_id, post_id, time, time, 1, {site}, [], [stamp])
         self._assigned[post_id] = post_id
         if signature is not None:
             self._index(post_id, post_id, signature, keys, stamp)
@@ -317,6 +333,7 @@ class Folder:
                     c.size,
                     sorted(c.sites),
                     c.members,
+                    c.recent,
                 ]
                 for c in self._clusters.values()
             ],
@@ -346,7 +363,7 @@ class Folder:
             if matrix.size != len(order) * width:
                 raise ValueError("signature block has the wrong length")
             matrix = matrix.reshape(len(order), width)
-            for cid, first, t0, t1, csize, sites, members in header["clusters"]:
+            for cid, first, t0, t1, csize, sites, members, recent in header["clusters"]:
                 folder._clusters[cid] = Cluster(
                     cid,
                     first,
@@ -355,6 +372,7 @@ class Folder:
                     csize,
                     set(sites),
                     list(members),
+                    [float(t) for t in recent],
                 )
             folder._assigned = dict(header["assigned"])
             folder._member_time = {k: float(v) for k, v in header["times"].items()}

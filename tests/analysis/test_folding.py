@@ -63,6 +63,20 @@ def test_reposts_across_sites_fold_into_the_first_posts_cluster() -> None:
     assert folder.cluster_of("p3") == "p1" and len(folder) == 2
 
 
+def test_cluster_velocity_counts_recent_posts_per_hour() -> None:
+    folder = Folder()
+    for i in range(12):
+        folder.add(f"p{i}", f"//@u{i}: {ORIGINAL}", "weibo.com", T0 + timedelta(minutes=10 * i))
+    cluster = folder.cluster("p0")
+    assert cluster is not None and cluster.size == 12
+    now = T0 + timedelta(minutes=110)
+    assert cluster.posts_per_hour(now) == 6  # minutes 60..110 (the window is half-open)
+    assert cluster.posts_per_hour(now, window_hours=2) == 6  # 12 posts over two hours
+    assert Folder.from_bytes(folder.to_bytes()).cluster("p0").posts_per_hour(now) == 6  # type: ignore[union-attr]  # asserted above
+    with pytest.raises(ValueError, match="window_hours"):
+        cluster.posts_per_hour(now, 0)
+
+
 def test_adding_the_same_post_again_changes_nothing() -> None:
     folder = Folder()
     folder.add("p1", ORIGINAL, "a", T0)
