@@ -160,6 +160,10 @@ class Schedule(Model):
         low, high = self.min_interval, self.max_interval
         if low is not None and high is not None and low > high:
             raise ValueError("min_interval is longer than max_interval — swap them")
+        if self.interval is not None and not (low or self.interval) <= self.interval <= (
+            high or self.interval
+        ):
+            raise ValueError("interval lies outside min_interval..max_interval — widen the bounds")
         return self
 
 

@@ -66,6 +66,25 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+
+def _guarded(construct: Any) -> Any:
+    """A constructor whose bad input (``!!int abc``, a 13th month) is a located YAML error."""
+
+    def guarded(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, TypeError, OverflowError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r} as {kind} ({exc})", node.start_mark
+            ) from exc
+
+    return guarded
+
+
+for _tag, _construct in list(_BaseLoader.yaml_constructors.items()):
+    _Loader.add_constructor(_tag, _guarded(_construct))
+
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -102,7 +121,8 @@ def load(
     problems += reader.problems
     data, marks, warnings = reader.data, reader.marks, reader.warnings
 
-    for index, hook in enumerate(data.get("webhooks") or []):
+    hooks = data.get("webhooks")
+    for index, hook in enumerate(hooks if isinstance(hooks, list) else []):
         for key in ("secret", "previous_secret"):
             if isinstance(hook, dict) and key in hook:
                 del hook[key]
@@ -248,6 +268,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.unreadable: list[str] = []
+        self._seen: set[int] = set()
 
     def read(self, file: Path) -> None:
         name = str(file)
@@ -287,7 +308,8 @@ class _Reader:
                     self.unreadable.append(name)
                     return
                 marks: dict[KeyPath, Mark] = {}
-                self._walk(node, (), marks, name, set())
+                self._walk(node, (), marks, name)
+                self._seen.clear()
                 data = loader.construct_document(node)
             finally:
                 loader.dispose()
@@ -299,19 +321,30 @@ class _Reader:
             self.problems.append(Problem(file=name, message=f"YAML error: {exc}"))
             self.unreadable.append(name)
             return
+        except RecursionError:
+            self.problems.append(
+                Problem(
+                    file=name,
+                    message="nested too deeply to read",
+                    hint="a configuration needs a few levels, not hundreds",
+                )
+            )
+            self.unreadable.append(name)
+            return
         self._merge(data, marks, name)
 
-    def _walk(
-        self, node: yaml.Node, path: KeyPath, marks: dict[KeyPath, Mark], name: str, stack: set[int]
-    ) -> None:
-        if id(node) in stack:  # an alias that contains itself
+    def _walk(self, node: yaml.Node, path: KeyPath, marks: dict[KeyPath, Mark], name: str) -> None:
+        # An alias is the very node of its anchor: walk it once, so that nested aliases
+        # ("billion laughs") cost nothing and ${...} is substituted once. Under an alias,
+        # problems are located at the alias itself.
+        if id(node) in self._seen:
             return
-        stack = stack | {id(node)}
+        self._seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self._walk(value_node, path, marks, name, stack)
+                    self._walk(value_node, path, marks, name)
                     continue
                 key = str(key_node.value)
                 here = (*path, key)
@@ -329,11 +362,11 @@ class _Reader:
                     )
                 seen[key] = key_node.start_mark.line + 1
                 marks.setdefault(here, _mark(name, key_node))
-                self._walk(value_node, here, marks, name, stack)
+                self._walk(value_node, here, marks, name)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 marks.setdefault((*path, index), _mark(name, item))
-                self._walk(item, (*path, index), marks, name, stack)
+                self._walk(item, (*path, index), marks, name)
         elif isinstance(node, yaml.ScalarNode) and "$" in node.value:
             node.value = self._substitute(node, path, name)
 
@@ -400,6 +433,14 @@ def _syntax_problem(name: str, exc: yaml.MarkedYAMLError, text: str) -> Problem:
         # PyYAML notices an unclosed bracket or quote only lines later: name where it began.
         what += f" (the construct began at line {opened.line + 1})"
     hint = "check the indentation and quoting on this line and the one before"
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return Problem(
+            file=name,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            message=f"YAML error: {what}",
+            hint="fix the value, or drop the explicit !!tag",
+        )
     lines = text.splitlines()
     if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
         hint = "indent with spaces, not tabs"

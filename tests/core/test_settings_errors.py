@@ -173,6 +173,11 @@ def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
             "interval below 10s",
         ),
         (
+            "institution: {name: 甲}\nsources:\n  - {id: s, kind: feed, urls: [http://a.cn/], "
+            "schedule: {interval: 5m, min_interval: 10m}}\n",
+            "interval lies outside",
+        ),
+        (
             "institution: {name: 甲}\nalert_rules:\n  - {id: s, kind: spread}\n",
             "needs min_sites or min_posts",
         ),
@@ -288,3 +293,35 @@ def test_references_from_cases_and_reports_are_checked(tmp_path: Path) -> None:
         ("cases.escalate_to[0]", "no webhook with id 'leaders'"),
         ("reports.destinations[0]", "no webhook with id 'office'"),
     ]
+
+
+def test_a_value_its_explicit_tag_cannot_read_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.yaml", MINIMAL + "storage:\n  evidence_days: !!int many\n")
+    [problem] = problems_of(path)
+    assert (problem.line, problem.column) == (4, 18)
+    assert problem.message.startswith("YAML error: cannot read 'many' as int")
+
+
+def test_anchors_and_merge_keys_work_and_errors_are_located(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "sources:\n"
+        "  - &forum {id: a, kind: forum, urls: [http://a.cn/], max_pages: lots}\n"
+        "  - <<: *forum\n"
+        "    id: b\n"
+    )
+    path = write(tmp_path, "a.yaml", text)
+    problems = problems_of(path)
+    assert [(p.path, p.line) for p in problems] == [
+        ("sources[0].max_pages", 4),
+        ("sources[1].max_pages", 5),  # inherited through the merge key: at the item merging it
+    ]
+    fixed = write(tmp_path, "b.yaml", text.replace(", max_pages: lots", ""))
+    assert [s.id for s in load(fixed, env={}).settings.sources] == ["a", "b"]
+
+
+def test_nested_aliases_are_walked_once(tmp_path: Path) -> None:
+    """A "billion laughs" file: nine levels of ten aliases each load (and fail) at once."""
+    lines = ["institution: {name: 甲}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = write(tmp_path, "lol.yaml", "\n".join(lines) + "\n")
+    assert [p.path for p in problems_of(path)] == [f"a{i}" for i in range(9)]
