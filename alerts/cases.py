@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from alerts.deadlines import DEFAULT_ZONE, TierDeadlines, deadlines_for
 from alerts.models import (
@@ -43,7 +43,7 @@ class Recorded:
 
     case: Case
     alert: Alert
-    event: str | None  # "case.opened", "case.severity_raised" or None (a quiet repeat)
+    event: Literal["case.opened", "case.severity_raised"] | None  # None: a quiet repeat
     duplicate: bool  # the alert had been recorded before (a rule run repeated after a crash)
 
 
@@ -278,7 +278,7 @@ class CaseBook:
             now,
             {"alert": alert.id, "severity": alert.severity.value},
         )
-        event = None
+        event: Literal["case.severity_raised"] | None = None
         if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[case.severity]:
             # A raised tier tightens the deadlines; it never loosens ones already running.
             due = deadlines_for(alert.severity, alert.detected_at, self.tiers, self.zone)

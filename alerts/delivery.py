@@ -75,7 +75,7 @@ def check_address(url: str, allow_private: bool) -> None:
         if not address.is_global:
             raise DestinationRefused(
                 f"webhook host {host} is a private or loopback address ({address}); set "
-                "allow_private on the destination (or allow_private_addresses) to permit it"
+                "allow_private: true on the webhook to permit it"
             )
 
 
@@ -111,8 +111,8 @@ class Outbox:
         with self.db.transaction() as conn:
             recorded = self.cases.record_alert(conn, alert, now)
             ids: list[str] = []
-            if recorded.event in ("case.opened", "case.severity_raised"):
-                payload = case_payload(recorded.event, recorded.case, alert, now)  # type: ignore[arg-type]  # narrowed by the tuple above
+            if recorded.event is not None:
+                payload = case_payload(recorded.event, recorded.case, alert, now)
                 ids = self._enqueue(
                     conn,
                     payload,

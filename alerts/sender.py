@@ -284,11 +284,31 @@ class Worker:
             "disabled_reason = excluded.disabled_reason",
             (delivery.destination, utc_iso(now), "410 Gone"),
         )
+        set_aside = conn.execute(
+            "SELECT id, case_id FROM deliveries WHERE destination = ? AND state = 'pending' "
+            "AND id != ?",
+            (delivery.destination, delivery.id),
+        ).fetchall()
         conn.execute(
             "UPDATE deliveries SET state = 'disabled', last_error = ? "
             "WHERE destination = ? AND state = 'pending' AND id != ?",
             ("destination disabled after 410 Gone", delivery.destination, delivery.id),
         )
+        for row in set_aside:
+            if row["case_id"] is not None:
+                self.outbox.cases.append_event(
+                    conn,
+                    row["case_id"],
+                    "delivery",
+                    "system",
+                    now,
+                    {
+                        "delivery": row["id"],
+                        "destination": delivery.destination,
+                        "outcome": "disabled",
+                        "state": "disabled",
+                    },
+                )
         self.outbox.operational(
             conn,
             "operational.endpoint_disabled",

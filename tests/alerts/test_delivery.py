@@ -359,3 +359,16 @@ def test_a_failing_operational_alert_does_not_raise_another(
     assert len(receiver.on("/cases/ops")) == 2
     (ops,) = [d for d in outbox.deliveries() if d.destination == "ops"]
     assert ops.state is DeliveryState.FAILED
+
+
+def test_jobs_set_aside_by_a_410_are_in_the_audit_trail(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    receiver.script("/cases/old", Reply(410))
+    outbox, worker = make(book, clock, dest(receiver, "old"))
+    first = outbox.submit(make_alert(key="a"), clock())
+    second = outbox.submit(make_alert(key="b"), clock())
+    worker.run_once()
+    for submitted in (first, second):
+        (event,) = [e for e in book.events(submitted.case_id) if e.kind == "delivery"]
+        assert event.detail["state"] == "disabled"
