@@ -51,7 +51,7 @@ def extract_article(
         html, url=url, with_metadata=True, include_comments=False, include_tables=False
     )
     page = Selector(text=html)
-    text = (getattr(doc, "text", None) or "").strip()
+    text = _tidy(getattr(doc, "text", None) or "")
     extractor = "trafilatura"
     if len(text) < _MIN_TEXT:
         fallback = _densest_block(page)
@@ -63,6 +63,12 @@ def extract_article(
     if published is None and date:
         published = parse_time(str(date), zone=zone, now=now)
     return Article(title=title, text=text, published=published, extractor=extractor)
+
+
+def _tidy(text: str) -> str:
+    """Trim each line, including the full-width spaces Chinese pages indent paragraphs with."""
+    lines = (line.strip(" \t\u3000\u00a0") for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def _title(page: Selector) -> str:

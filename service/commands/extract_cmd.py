@@ -60,8 +60,12 @@ def run(args: argparse.Namespace) -> int:
     except (NotAFeed, ValueError) as exc:
         print(f"yuqing extract: {args.file}: {exc}", file=sys.stderr)
         return 1
-    json.dump(result, sys.stdout, ensure_ascii=False, indent=2, default=_jsonable)
-    sys.stdout.write("\n")
+    try:
+        json.dump(result, sys.stdout, ensure_ascii=False, indent=2, default=_jsonable)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # piped into `head`: the reader has what it wanted
+        sys.stderr.close()
     return 0
 
 
