@@ -14,9 +14,11 @@ COMMAND_MODULES: list[str] = [
     "service.commands.config_cmd",
     "service.commands.search_cmd",
     "service.commands.index_cmd",
+    "service.commands.analyze_cmd",
     "service.commands.extract_cmd",
     "service.commands.crawl_cmd",
     "service.commands.cases_cmd",
+    "service.commands.rules_cmd",
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from analysis.segment import Segmenter
@@ -169,3 +171,67 @@ def test_many_rules_many_posts() -> None:
         post = together.tokenize("", body)
         alone = {s.id for s in specs if RuleSet([s], seg).match(post)}
         assert {m.rule_id for m in together.match(post)} == alone
+
+
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "config" / "example")
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "shown"),
+    [
+        (
+            ["exam-fairness", "--title", "江州理工考试作弊", "--text", "有人说泄题了"],
+            0,
+            ["MATCHED", "+ 江州理工  标题 1-4", "+ 泄题  正文 4-5"],
+        ),
+        (
+            ["canteen-safety", "--text", "江理工三食堂招聘，吃了拉肚子"],
+            1,
+            [
+                "no match",
+                "✓ 地域词: 三食堂、食堂",
+                "✗ 排除词: blocked by 招聘",
+                "why: 被排除: 招聘",
+            ],
+        ),
+        (["江理工 -讲座", "--text", "江理工讲座", "--tokens"], 1, ["正文分词: 江理工 / 讲座"]),
+        (["campus-security", "--text", "江理工宿舍", "--scope", "body"], 2, []),
+    ],
+)
+def test_rules_test_command(
+    argv: list[str], status: int, shown: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    assert main(["--config", EXAMPLE, "rules", "test", *argv]) == status
+    out = capsys.readouterr().out
+    for line in shown:
+        assert line in out
+
+
+def test_rules_test_command_parse_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["--config", EXAMPLE, "rules", "test", "江理工 AND (作弊", "--text", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "'(' is not closed with ')' (at character 9)" in err
+    assert "Traceback" not in err
+
+
+def test_rules_test_command_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from service.cli import main
+
+    assert main(["--config", EXAMPLE, "rules", "test", "mentions-in-titles",
+                 "--title", "江州理工大学通知", "--text", "", "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert result["matched"] is True
+    assert result["hits"][0]["field"] == "title"
+
+
+def test_rules_check_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["--config", EXAMPLE, "rules", "check"]) == 0
+    assert "0 do not" in capsys.readouterr().out
