@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -86,6 +88,41 @@ def test_batch_equals_one_by_one_and_keeps_order(model: SentimentModel) -> None:
     assert np.allclose([r.score for r in batch], [r.score for r in single])
     assert batch[0] == batch[4]
     assert model.predict([]) == []
+
+
+def _reference_scores(model: SentimentModel, texts: list[str]) -> list[float]:
+    """The model's formula written plainly over `features`, the definition training uses."""
+    out = []
+    for text in texts:
+        counts = Counter(f for f in features(text) if f in model._vocabulary)
+        ids = [model._vocabulary[f] for f in counts]
+        tf = 1.0 + np.log(np.asarray(list(counts.values()), dtype=np.float64))
+        norm = math.sqrt(float(np.sum((tf * model._idf[ids]) ** 2)))
+        if norm == 0:
+            out.append(math.nan)
+            continue
+        z = float(np.sum(tf * model._weight[ids])) / norm + model._intercept
+        out.append(1.0 / (1.0 + math.exp(-z)))
+    return out
+
+
+def test_fast_path_equals_reference_features(model: SentimentModel) -> None:
+    texts = [
+        "服务态度很差 ， 再也不来了！！",
+        "ＷＥＩＢＯ 全角字母 和\t多个   空格\n换行",
+        "好",
+        "",
+        "一二",
+        "表情[允悲][二哈]和未知表情[不存在的表情名字太长了]",
+        "emoji 😀😡 astral 𠀀𠀁 chars",
+        "這是繁體字，老師講得很好",
+        "a",
+    ]
+    batch = model.scores(texts)
+    expected = _reference_scores(model, texts)
+    assert np.allclose(batch, expected, equal_nan=True, atol=1e-9)
+    for text, score in zip(texts, expected, strict=True):
+        assert np.allclose(model.scores([text]), [score], equal_nan=True, atol=1e-9)
 
 
 def test_text_without_known_features_is_neutral(model: SentimentModel) -> None:
