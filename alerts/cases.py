@@ -92,7 +92,7 @@ class CaseBook:
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, case_id: int) -> Case:
-        return self._get_or_raise(self.db.connection(), case_id)
+        return self.load(self.db.connection(), case_id)
 
     def find(self, states: Iterable[CaseState] = (), limit: int = 100) -> list[Case]:
         wanted = [s.value for s in states]
@@ -179,7 +179,7 @@ class CaseBook:
         """Open or update the case of ``alert``, inside the caller's transaction (C1)."""
         seen = conn.execute("SELECT case_id FROM alerts WHERE id = ?", (alert.id,)).fetchone()
         if seen is not None:
-            return Recorded(self._get(conn, seen["case_id"]), alert, None, duplicate=True)
+            return Recorded(self.load(conn, seen["case_id"]), alert, None, duplicate=True)
         row = conn.execute(
             "SELECT * FROM cases WHERE rule = ? AND key = ? AND state IN (?, ?, ?, ?)",
             (alert.rule, alert.key, *sorted(s.value for s in OPEN_STATES)),
@@ -187,9 +187,6 @@ class CaseBook:
         if row is not None:
             return self._repeat(conn, _case(row), alert, now)
         return self._open(conn, alert, now)
-
-    def _get(self, conn: sqlite3.Connection, case_id: int) -> Case:
-        return _case(conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone())
 
     def _insert_alert(self, conn: sqlite3.Connection, alert: Alert, case_id: int) -> None:
         conn.execute(
@@ -258,7 +255,7 @@ class CaseBook:
                 "second_wave": second_wave,
             },
         )
-        return Recorded(self._get(conn, case_id), alert, "case.opened", duplicate=False)
+        return Recorded(self.load(conn, case_id), alert, "case.opened", duplicate=False)
 
     def _repeat(
         self, conn: sqlite3.Connection, case: Case, alert: Alert, now: datetime
@@ -304,14 +301,14 @@ class CaseBook:
                 },
             )
             event = "case.severity_raised"
-        return Recorded(self._get(conn, case.id), alert, event, duplicate=False)
+        return Recorded(self.load(conn, case.id), alert, event, duplicate=False)
 
     def transition(
         self, case_id: int, to: CaseState, actor: str, now: datetime, **fields: str | None
     ) -> Case:
         """Move a case along the table in models.TRANSITIONS, or refuse with the allowed moves."""
         with self.db.transaction() as conn:
-            case = self._get_or_raise(conn, case_id)
+            case = self.load(conn, case_id)
             allowed = TRANSITIONS[case.state]
             if to not in allowed:
                 options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
@@ -332,9 +329,10 @@ class CaseBook:
                 now,
                 {"from": case.state.value, "to": to.value, **fields},
             )
-            return self._get(conn, case_id)
+            return self.load(conn, case_id)
 
-    def _get_or_raise(self, conn: sqlite3.Connection, case_id: int) -> Case:
+    def load(self, conn: sqlite3.Connection, case_id: int) -> Case:
+        """The case inside the caller's transaction."""
         row = conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise CaseNotFound(f"no case {case_id}: `yuqing cases list` shows the cases")
@@ -367,7 +365,7 @@ class CaseBook:
                 (*fields.values(), utc_iso(now), case_id),
             )
             self.append_event(conn, case_id, "assigned", actor, now, fields)
-            return self._get(conn, case_id)
+            return self.load(conn, case_id)
 
     def reply(self, case_id: int, text: str, actor: str, now: datetime) -> Case:
         if not text.strip():

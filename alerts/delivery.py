@@ -8,7 +8,7 @@ import logging
 import socket
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +97,7 @@ class Outbox:
         zone: str = DEFAULT_ZONE,
         allow_private: bool = False,
         hooks: FaultHooks | None = None,
+        labels: Mapping[Severity, str] | None = None,
     ) -> None:
         self.cases = cases
         self.db = cases.db
@@ -104,6 +105,7 @@ class Outbox:
         self.zone = zone
         self.allow_private = allow_private
         self.hooks = hooks or FaultHooks()
+        self.labels = labels  # the institution's tier names (core.settings Tier.name)
 
     def submit(self, alert: Alert, now: datetime) -> Submission:
         """Record ``alert`` (opening or updating its case) and queue its notifications, all in
@@ -112,7 +114,9 @@ class Outbox:
             recorded = self.cases.record_alert(conn, alert, now)
             ids: list[str] = []
             if recorded.event is not None:
-                payload = case_payload(recorded.event, recorded.case, alert, now)
+                payload = case_payload(
+                    recorded.event, recorded.case, alert, now, labels=self.labels
+                )
                 ids = self._enqueue(
                     conn,
                     payload,
@@ -174,10 +178,15 @@ class Outbox:
 
     def _escalate_one(self, step: DueStep, now: datetime) -> bool:
         with self.db.transaction() as conn:
-            case = self.cases._get(conn, step.case.id)
+            case = self.cases.load(conn, step.case.id)
             alert = self.cases.opening_alert(case)
             payload = case_payload(
-                "case.escalated", case, alert, now, EscalationInfo(step=step.step, due=step.due)
+                "case.escalated",
+                case,
+                alert,
+                now,
+                EscalationInfo(step=step.step, due=step.due),
+                labels=self.labels,
             )
             wanted = [
                 d.id

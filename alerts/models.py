@@ -191,7 +191,7 @@ class Destination(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     min_severity: Severity = Severity.GENERAL
     units: list[str] = Field(default_factory=list)  # empty: every unit
-    # Event families: "case" (opened, severity raised, escalated) and "operational".
+    # Families "case" (opened, severity raised, escalated) and "operational", or exact types.
     events: list[str] = Field(default_factory=lambda: ["case", "operational"])
     timeout: float = Field(default=10.0, gt=0)
     allow_private: bool = False
@@ -211,8 +211,10 @@ class Destination(BaseModel):
         )
 
     def wants(self, event: str, severity: Severity, unit: str | None) -> bool:
+        """``events`` names families ("case", "operational") or exact types, so a leadership
+        robot can take only "case.escalated" (督办)."""
         family = event.split(".", 1)[0]
-        if family not in self.events:
+        if family not in self.events and event not in self.events:
             return False
         if family == "operational":
             return True

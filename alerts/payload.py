@@ -7,12 +7,14 @@ Small on purpose: evidence and the original post are linked, never embedded.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from alerts.models import SEVERITY_LABELS, STATE_LABELS, Alert, Case
+from core.post import Severity
 
 VERSION = 1
 EXCERPT_CHARS = 280
@@ -112,8 +114,10 @@ def case_payload(
     alert: Alert,
     now: datetime,
     escalation: EscalationInfo | None = None,
+    labels: Mapping[Severity, str] | None = None,
 ) -> CasePayload:
-    """The payload announcing ``event`` on ``case``; ``alert`` supplies what the post said."""
+    """The payload announcing ``event`` on ``case``; ``alert`` supplies what the post said;
+    ``labels`` are the institution's names for the tiers (default 一般/重大/特别重大)."""
     return CasePayload(
         type=event,
         timestamp=now,
@@ -125,7 +129,8 @@ def case_payload(
             rule=case.rule,
             key=case.key,
             severity=case.severity.value,
-            severity_label=SEVERITY_LABELS[case.severity],
+            severity_label=(labels or SEVERITY_LABELS).get(case.severity)
+            or SEVERITY_LABELS[case.severity],
             severity_reasons=alert.severity_reasons[:MAX_KEYWORDS],
             title=case.title,
             excerpt=_excerpt(alert.excerpt),

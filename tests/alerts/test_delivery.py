@@ -372,3 +372,25 @@ def test_jobs_set_aside_by_a_410_are_in_the_audit_trail(
     for submitted in (first, second):
         (event,) = [e for e in book.events(submitted.case_id) if e.kind == "delivery"]
         assert event.detail["state"] == "disabled"
+
+
+def test_a_leadership_robot_can_take_only_escalations_with_the_institutions_tier_names(
+    book: CaseBook, clock: FakeClock, receiver: Receiver
+) -> None:
+    outbox = Outbox(
+        book,
+        [dest(receiver, "office"), dest(receiver, "leaders", events=["case.escalated"])],
+        labels={Severity.ESPECIALLY_MAJOR: "I级"},
+    )
+    worker = Worker(outbox, clock)
+    outbox.submit(make_alert(severity=Severity.ESPECIALLY_MAJOR), clock())
+    clock.advance(hours=3)
+    outbox.escalate(clock())
+    worker.run_once()
+    (leaders,) = receiver.on("/cases/leaders")
+    body = json.loads(leaders.body)
+    assert body["type"] == "case.escalated" and body["data"]["severity_label"] == "I级"
+    assert [json.loads(r.body)["type"] for r in receiver.on("/cases/office")] == [
+        "case.opened",
+        "case.escalated",
+    ]
