@@ -55,8 +55,9 @@ class CommentPage:
 @dataclass(frozen=True)
 class CommentConfig:
     """How one site serves comments. JSON paths are dotted (``data.comments``, ``user.nickname``,
-    ``items[0].text``); ``api`` is a URL template with ``{id}`` (the article id, taken from the
-    article URL by the ``article_id`` regex's first group) and ``{page}``."""
+    ``items[0].text``); ``api`` (or ``url``) is a URL template with ``{id}`` (or
+    ``{article_id}``: the article id, taken from the article URL by the ``article_id`` regex's
+    first group) and ``{page}``."""
 
     api: str = ""
     article_id: str = r"(\d+)(?:\.s?html?)?$"
@@ -75,11 +76,20 @@ class CommentConfig:
 
     @classmethod
     def from_mapping(cls, source: str, values: dict[str, str]) -> CommentConfig:
+        values = dict(values)
+        if "url" in values:  # the name the configuration docs use for the API template
+            if "api" in values:
+                raise CommentConfigError(
+                    f"source {source!r}: give the comments 'url' or 'api', not both"
+                )
+            values["api"] = values.pop("url")
+        if "api" in values:
+            values["api"] = values["api"].replace("{article_id}", "{id}")
         unknown = sorted(set(values) - set(_JSON_KEYS) - set(_HTML_KEYS))
         if unknown:
             raise CommentConfigError(
                 f"source {source!r}: unknown comments key(s) {', '.join(unknown)}; known keys: "
-                f"{', '.join(_JSON_KEYS + _HTML_KEYS)}"
+                f"url, {', '.join(_JSON_KEYS + _HTML_KEYS)}"
             )
         if values.get("api") and not (values.get("list") and values.get("text")):
             raise CommentConfigError(

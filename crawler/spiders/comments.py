@@ -1,18 +1,21 @@
-"""The news-comments spider: each source URL is an article; its main text is one Post and every
-comment another, read from the JSON comment API the source's ``comments:`` config describes
-and/or from the article's own HTML. Only comments not seen before are yielded."""
+"""The news-comments spider: each source URL is an article, or a channel page whose article
+links are followed; an article's main text is one Post and every comment another, read from
+the JSON comment API the source's ``comments:`` config describes and/or from the article's own
+HTML. Only posts not seen before are yielded."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.http import Response, TextResponse
 
 from core.post import SourceKind
 from core.settings import Source
-from core.urls import canonical_url, post_id
+from core.urls import canonical_url, post_id, site_of
 from crawler.extract.article import extract_article
 from crawler.extract.comments import (
     Comment,
@@ -21,11 +24,15 @@ from crawler.extract.comments import (
     parse_comment_json,
     parse_embedded_comments,
 )
+from crawler.extract.detect import PageKind, detect
 from crawler.spiders.base import SourceSpider
 
 # Pages of one article's comment API per patrol: an API whose "next" never ends is a trap.
 MAX_COMMENT_PAGES = 50
 _HTML_KEYS = ("html_item", "html_text", "html_author", "html_time", "html_id")
+# On a channel page, article links carry an id or a date (/2026-11/20/c_1001.html,
+# /info/1012/5003.htm); menus and section links (/jiaoyu/) do not.
+_ARTICLE_LINK = re.compile(r"\d{3,}")
 
 
 class CommentsSpider(SourceSpider):
@@ -42,6 +49,35 @@ class CommentsSpider(SourceSpider):
         if not isinstance(response, TextResponse):
             self.record_error("not_an_article", response.url, "not an HTML page")
             return
+        if detect(response.body, response.text, response.url).kind is PageKind.ARTICLE:
+            yield from self.parse_article(response)
+            return
+        # A channel page: its article links, once each, on this site (the page cap holds).
+        site = site_of(response.url)
+        links = 0
+        for href in dict.fromkeys(response.css("a::attr(href)").getall()):
+            url = response.urljoin(href.strip()).split("#")[0]
+            if (
+                urlsplit(url).scheme in ("http", "https")
+                and site_of(url) == site
+                and _ARTICLE_LINK.search(urlsplit(url).path)
+            ):
+                links += 1
+                yield self.request(url, self.parse_linked)
+        if not links:
+            self.record_error(
+                "no_articles", response.url, "neither an article nor a page linking to articles"
+            )
+
+    def parse_linked(self, response: Response) -> Iterator[Any]:
+        """A page linked from a channel page: read it only if it is an article."""
+        if (
+            isinstance(response, TextResponse)
+            and detect(response.body, response.text, response.url).kind is PageKind.ARTICLE
+        ):
+            yield from self.parse_article(response)
+
+    def parse_article(self, response: TextResponse) -> Iterator[Any]:
         article_url = canonical_url(response.url)
         article = extract_article(response.text, response.url)
         if not article.text:

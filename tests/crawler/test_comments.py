@@ -47,6 +47,13 @@ def test_dotted_paths() -> None:
     assert dig(data, "") is data
 
 
+def test_url_and_article_id_are_accepted_as_the_configuration_docs_spell_them() -> None:
+    config = CommentConfig.from_mapping(
+        "x", {"url": "/c?a={article_id}&page={page}", "list": "l", "text": "t"}
+    )
+    assert first_api_url(config, ARTICLE) == "http://news.jz.cn/c?a=1001&page=1"
+
+
 def test_api_url_from_article_url() -> None:
     assert first_api_url(CONFIG, ARTICLE) == "http://news.jz.cn/api/comments?newsid=1001&page=1"
     assert first_api_url(CONFIG, "http://news.jz.cn/about.html") is None
@@ -104,6 +111,7 @@ def test_not_json_and_wrong_list_path_are_clear_errors() -> None:
         ({"api": "/c?id={id}"}, "needs 'list' and 'text'"),
         ({"api": "/c", "list": "a", "text": "b"}, "has neither"),
         ({"article_id": "(["}, "not a regex"),
+        ({"url": "/c?id={id}", "api": "/c?id={id}", "list": "a", "text": "b"}, "not both"),
     ],
 )
 def test_bad_config_is_refused(values: dict[str, str], message: str) -> None:
@@ -141,8 +149,8 @@ def test_embedded_comments_with_configured_selectors() -> None:
 # -- the comments spider against the local test server ----------------------------------------
 
 FAST = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ROBOTSTXT_OBEY": False}
-API_CONFIG = {
-    "api": "/api/comments?newsid={id}&page={page}",
+API_CONFIG = {  # as docs/configuration.md spells it: `url` with {article_id}
+    "url": "/api/comments?newsid={article_id}&page={page}",
     "article_id": r"c_(\d+)\.html",
     "list": "data.comments",
     "text": "content",
@@ -182,7 +190,8 @@ def test_article_and_its_comments_then_only_new_ones(
             "urls": [server.url("/2026-11/20/c_1001.html")],
             "comments": API_CONFIG,
         },
-        {"id": "campus", "kind": "comments", "urls": [server.url("/2026-11/18/c_1002.html")]},
+        # A channel page: both its articles are followed; c_1002 has comments in its HTML.
+        {"id": "campus", "kind": "comments", "urls": [server.url("/jiaoyu/index.html")]},
     ]
     out = tmp_path / "first.jsonl"
     result = crawl(sources=sources, settings=FAST, out=str(out))
@@ -199,8 +208,10 @@ def test_article_and_its_comments_then_only_new_ones(
     assert comments["江理校友"]["parent"] == article["id"]
     assert comments["江理校友"]["published"] == "2026-11-20T03:20:00Z"
     campus = [p for p in posts if p["source"] == "campus"]
-    assert sorted(p.get("author", "") for p in campus) == ["", "小李同学", "往届生", "江理HR"]
-    assert summaries["jznews"]["new_posts"] == 6 and summaries["campus"]["new_posts"] == 4
+    assert sorted(p.get("author", "") for p in campus) == ["", "", "小李同学", "往届生", "江理HR"]
+    assert summaries["jznews"]["new_posts"] == 6 and summaries["campus"]["new_posts"] == 5
+    # Section links and "next page" of the channel are not articles: never requested.
+    assert not server.received("/jiaoyu/index_2") and not server.received("/shehui")
 
     extra.append(
         {
