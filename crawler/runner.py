@@ -94,6 +94,9 @@ def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Scr
             **job.settings,
         }
     )
+    # Scrapy 2.19's downloader starts every queued request of a slot at once when the delay
+    # is 0, ignoring CONCURRENT_REQUESTS_PER_DOMAIN; any delay makes it honour the cap.
+    values["DOWNLOAD_DELAY"] = max(float(values["DOWNLOAD_DELAY"]), 0.001)
     settings = ScrapySettings()
     settings.setdict(values, priority="cmdline")
     return settings
