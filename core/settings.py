@@ -39,7 +39,15 @@ from core.settings_rules import (
     SpreadRule,
     WatchRule,
 )
-from core.settings_service import Alerting, Api, ApiToken, Cases, Reports
+from core.settings_service import (
+    Alerting,
+    Api,
+    ApiToken,
+    Cases,
+    Reports,
+    Tier,
+    Tiers,
+)
 from core.settings_types import (
     Deadline,
     Duration,
@@ -199,58 +207,6 @@ class Source(Model):
     timeout: Duration | None = None
     user_agent: str | None = None
     obey_robots: bool | None = None
-
-
-# ---------------------------------------------------------------- severity tiers
-
-
-class Tier(Model):
-    """A severity tier's display name and deadlines, counted from detection."""
-
-    name: str = Field(min_length=1)
-    report: Deadline  # to leadership
-    respond: Deadline  # first public response
-
-
-# DOMAIN.md §2; each institution may change any of them.
-DEFAULT_TIERS: dict[str, dict[str, str]] = {
-    "general": {"name": "一般", "report": "1 working_day", "respond": "3 working_days"},
-    "major": {"name": "重大", "report": "1 day", "respond": "2 working_days"},
-    "especially_major": {"name": "特别重大", "report": "3 hours", "respond": "1 day"},
-}
-
-
-def _tier_defaults(value: Any) -> Any:
-    """A tier given in part keeps its own defaults (not another tier's) for the rest."""
-    if not isinstance(value, dict):
-        return value
-    merged: dict[str, Any] = dict(value)
-    for key, defaults in DEFAULT_TIERS.items():
-        given = merged.get(key)
-        if given is None:
-            merged[key] = dict(defaults)
-        elif isinstance(given, dict):
-            merged[key] = {**defaults, **given}
-    return merged
-
-
-class Tiers(Model):
-    general: Tier
-    major: Tier
-    especially_major: Tier
-    special_report: Deadline = Deadline(amount=4, unit="hours")  # 特报 after a major event
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill(cls, data: Any) -> Any:
-        return _tier_defaults(data)
-
-    def by_severity(self) -> dict[Severity, Tier]:
-        return {severity: self[severity] for severity in Severity}
-
-    def __getitem__(self, severity: Severity | str) -> Tier:
-        tier: Tier = getattr(self, Severity(severity).value)
-        return tier
 
 
 # ---------------------------------------------------------------- webhooks, storage, reports

@@ -1,5 +1,5 @@
-"""Settings of the running service: reports, cases and their escalation, alert-storm limits,
-and the HTTP API's listen address and tokens."""
+"""Settings of the running service: severity tiers and their deadlines, reports, cases and
+their escalation, alert-storm limits, and the HTTP API's listen address and tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,68 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from core.settings_types import Duration, Id, Model, TimeOfDay, Weekday
+from core.post import Severity
+from core.settings_types import Deadline, Duration, Id, Model, TimeOfDay, Weekday
+
+
+class Tier(Model):
+    """A severity tier's display name and deadlines, counted from detection."""
+
+    name: str = Field(min_length=1)
+    report: Deadline  # to leadership
+    respond: Deadline  # first public response
+
+
+# DOMAIN.md §2; each institution may change any of them.
+DEFAULT_TIERS: dict[str, dict[str, str]] = {
+    "general": {"name": "一般", "report": "1 working_day", "respond": "3 working_days"},
+    "major": {"name": "重大", "report": "1 day", "respond": "2 working_days"},
+    "especially_major": {"name": "特别重大", "report": "3 hours", "respond": "1 day"},
+}
+
+
+def _tier_defaults(value: Any) -> Any:
+    """A tier given in part keeps its own defaults (not another tier's) for the rest."""
+    if not isinstance(value, dict):
+        return value
+    merged: dict[str, Any] = dict(value)
+    for key, defaults in DEFAULT_TIERS.items():
+        given = merged.get(key)
+        if given is None:
+            merged[key] = dict(defaults)
+        elif isinstance(given, dict):
+            merged[key] = {**defaults, **given}
+    return merged
+
+
+class Tiers(Model):
+    general: Tier
+    major: Tier
+    especially_major: Tier
+    special_report: Deadline = Deadline(amount=4, unit="hours")  # 特报 after a major event
+    # The severity score at which a post reaches a tier (analysis/severity.py's SeverityPolicy
+    # fields of the same names); None keeps the analysis defaults.
+    major_at: float | None = Field(default=None, gt=0)
+    especially_major_at: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tiers:
+        low, high = self.major_at, self.especially_major_at
+        if low is not None and high is not None and low >= high:
+            raise ValueError("major_at must be below especially_major_at — swap them")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill(cls, data: Any) -> Any:
+        return _tier_defaults(data)
+
+    def by_severity(self) -> dict[Severity, Tier]:
+        return {severity: self[severity] for severity in Severity}
+
+    def __getitem__(self, severity: Severity | str) -> Tier:
+        tier: Tier = getattr(self, Severity(severity).value)
+        return tier
 
 
 class Reports(Model):

@@ -348,3 +348,11 @@ def test_settings_dumped_as_json_load_back_equal() -> None:
     settings = load(EXAMPLE, env={}).settings
     dumped = settings.model_dump(mode="json")
     assert Settings.model_validate(dumped) == settings
+
+
+def test_tier_score_thresholds_are_optional_and_ordered() -> None:
+    assert Tiers.model_validate({}).major_at is None
+    tiers = Tiers.model_validate({"major_at": 5, "especially_major_at": 10})
+    assert (tiers.major_at, tiers.especially_major_at) == (5, 10)
+    with pytest.raises(ValidationError, match="major_at must be below"):
+        Tiers.model_validate({"major_at": 10, "especially_major_at": 5})
