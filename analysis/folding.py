@@ -30,6 +30,21 @@ _FIXED = re.compile(
     r"分享自\S{0,20}|我在\S{0,10}发现了一篇\S{0,10}",
     re.I,
 )
+_FIXED_HINTS = (
+    "转",
+    "轉",
+    "repost",
+    "REPOST",
+    "Repost",
+    "网页",
+    "網頁",
+    "查看",
+    "展开",
+    "收起",
+    "全文",
+    "分享自",
+    "发现了",
+)
 _TRAILER = re.compile(
     r"(?:[（(]?\s*(?:来源|來源|原标题|原標題|责任编辑|責任編輯|编辑|作者|转自|轉自|via)\s*[:：].{0,60}$)",
     re.I | re.M,
@@ -51,7 +66,8 @@ def strip_boilerplate(text: str) -> str:
         text = _HASHTAG.sub(" ", text)
     if "【" in text or "[" in text:
         text = _SOURCE_TAG.sub(" ", text)
-    text = _FIXED.sub(" ", text)
+    if any(hint in text for hint in _FIXED_HINTS):
+        text = _FIXED.sub(" ", text)
     if ":" in text:
         text = _TRAILER.sub(" ", text)
     return " ".join(text.split())
@@ -160,6 +176,10 @@ class Folder:
         self.config = config or FoldingConfig()
         self._signer = Signer(self.config.num_perm, self.config.seed)
         self._table: dict[bytes, list[str]] = {}  # LSH: band key -> indexed post ids
+        salt = np.random.default_rng(self.config.seed + 1).integers(
+            0, 2**32, (self.config.bands, self.config.rows), dtype=np.uint64
+        )
+        self._band_salt = salt.astype(np.uint32)
         self._signatures: dict[str, npt.NDArray[np.uint32]] = {}  # indexed post id -> signature
         self._member_cluster: dict[str, str] = {}  # indexed post id -> cluster id
         self._member_time: dict[str, float] = {}
@@ -216,10 +236,11 @@ class Folder:
 
     # -- internals ---------------------------------------------------------------------------
     def _band_keys(self, signature: npt.NDArray[np.uint32]) -> list[bytes]:
-        """One key per band: its rows' bytes, led by the band's number so one dict serves all."""
-        raw = signature.tobytes()
-        width = 4 * self.config.rows
-        return [bytes((i,)) + raw[i * width : (i + 1) * width] for i in range(self.config.bands)]
+        """One key per band: its rows' bytes, salted per band so that one dict serves all."""
+        bands, rows = self.config.bands, self.config.rows
+        salted = signature[: bands * rows].reshape(bands, rows) ^ self._band_salt
+        keys: list[bytes] = salted.view(f"V{4 * rows}").ravel().tolist()
+        return keys
 
     def _best_match(self, signature: npt.NDArray[np.uint32], keys: list[bytes]) -> str | None:
         candidates: set[str] = set()
@@ -230,13 +251,16 @@ class Folder:
                 candidates.update(bucket)
         if not candidates:
             return None
+        needed = self.config.threshold * self.config.num_perm
+        if len(candidates) == 1:  # the common case, without stacking
+            (only,) = candidates
+            agreeing = np.count_nonzero(self._signatures[only] == signature)
+            return self._member_cluster[only] if agreeing >= needed else None
         ids = list(candidates)
         stacked = np.stack([self._signatures[i] for i in ids])
-        similarity = (stacked == signature).mean(axis=1)
-        best = int(similarity.argmax())
-        if similarity[best] < self.config.threshold:
-            return None
-        return self._member_cluster[ids[best]]
+        agree = np.count_nonzero(stacked == signature, axis=1)
+        best = int(agree.argmax())
+        return self._member_cluster[ids[best]] if agree[best] >= needed else None
 
     def _new_cluster(
         self,

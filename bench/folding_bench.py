@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import sys
 import time
@@ -208,6 +209,25 @@ def run(originals: Sequence[str], per_post: int, seed: int) -> list[Result]:
     return [ours, base]
 
 
+def horizon_check(originals: Sequence[str], variants: Sequence[Variant]) -> str:
+    """The same posts spread evenly over a year: what the index holds stays one horizon's worth."""
+    folder = Folder()
+    texts = [*originals, *(v.text for v in variants)]
+    step = timedelta(days=365) / len(texts)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    most = 0
+    for i, text in enumerate(texts):
+        folder.add(f"y{i}", text, "site", start + step * i)
+        most = max(most, folder.indexed)
+    horizon = folder.config.horizon_days
+    expected = len(texts) * horizon / 365
+    size = len(folder.to_bytes()) / 1e6
+    return (
+        f"a year of {len(texts)} posts, {horizon:g}-day horizon: at most {most} signatures held "
+        f"(≈ {expected:.0f} expected), state {size:.1f} MB"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--originals", type=int, default=3000)
@@ -221,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(originals, args.variants, args.seed)
     print(
         f"{len(originals)} real posts from {DATA.name}/, {args.variants} variants each, "
-        f"seed {args.seed}"
+        f"seed {args.seed}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     header = f"{'method':<22}" + "".join(f"{'R:' + k:>13}" for k in (*KINDS, "overall"))
     print(header + f"{'false merge':>13}{'posts/s':>10}")
@@ -231,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours, base = results
     recall_ratio = ours.recall["overall"] / max(base.recall["overall"], 1e-9)
     speed_ratio = ours.posts_per_s / base.posts_per_s
+    print(horizon_check(originals, make_variants(originals, args.variants, args.seed)))
     print(f"vs SimHash: recall {recall_ratio:.1f}x, speed {speed_ratio:.2f}x (CPU time)")
     return 0
 
