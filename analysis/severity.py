@@ -4,7 +4,7 @@ adds points and a human-readable reason; the thresholds and weights are a policy
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -84,6 +84,17 @@ class SeverityPolicy:
             steps: Steps = getattr(self, name)
             if list(steps) != sorted(steps):
                 raise ValueError(f"severity policy: {name} must be in ascending order")
+
+    def tuned(
+        self,
+        *,
+        names: Mapping[Severity, str] | None = None,
+        major_at: float | None = None,
+        especially_major_at: float | None = None,
+    ) -> SeverityPolicy:
+        """This policy with the institution's settings (core.settings Tiers) where given."""
+        given = {"names": names, "major_at": major_at, "especially_major_at": especially_major_at}
+        return replace(self, **{k: v for k, v in given.items() if v is not None})
 
 
 @dataclass(frozen=True)

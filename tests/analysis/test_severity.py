@@ -160,6 +160,9 @@ def test_names_and_thresholds_are_configurable() -> None:
     assert assess(signals).tier is G
     got = assess(signals, strict)
     assert (got.tier, got.name) == (M, "较大舆情")
+    tuned = SeverityPolicy().tuned(names=names, major_at=2, especially_major_at=None)
+    assert (tuned.major_at, tuned.especially_major_at, tuned.names[E]) == (2, 9, "特别重大舆情")
+    assert assess(signals, tuned).name == "较大舆情"
     calm = replace(SeverityPolicy(), category_points={Category.DEFAMATION: 0.0})
     assert assess(SeverityInput(category=Category.DEFAMATION), calm).score == 0
 
