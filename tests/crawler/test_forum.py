@@ -150,6 +150,24 @@ def test_tieba_nested_replies_point_at_their_floor() -> None:
     assert last.thread_url == "https://tieba.baidu.com/p/401"
 
 
+def test_relative_time_with_exact_title_and_a_page_cut_short() -> None:
+    html = _html("discuz_x/thread-101-2-1.html")
+    # Discuz! shows recent posts as "3 天前" and keeps the exact time in a title attribute.
+    html = html.replace(
+        '<em id="authorposton1006">发表于 2026-11-18 14:10</em>',
+        '<em id="authorposton1006">发表于 <span title="2026-11-18 14:10">3&nbsp;天前</span></em>',
+    )
+    assert 'title="2026-11-18 14:10"' in html
+    page = parse_thread(html, BBS + "thread-101-2-1.html", profile_named("discuz_x"))
+    assert page.replies[0].time == datetime(2026, 11, 18, 6, 10, tzinfo=UTC)
+    # A page cut off mid-way (a size cap, a dropped connection) still gives the replies before.
+    cut = html[: html.index("postmessage_1009")]
+    partial = parse_thread(cut, BBS + "thread-101-2-1.html", profile_named("discuz_x"))
+    assert [r.floor for r in partial.replies][:3] == [6, 7, 8]
+    assert partial.replies[2].text == "听说新承包商是某领导的亲戚，所以才一直没人管。"
+    assert parse_thread("<html></html>", BBS, profile_named("discuz_x")).replies == []
+
+
 def test_recognise_each_forum_and_page_type() -> None:
     cases = {
         "discuz_x/forum-2-1.html": ("discuz_x", "list"),
@@ -358,6 +376,20 @@ def test_tieba_and_discuz_7_boards(server: TestServer, crawl: Any, tmp_path: Pat
                 "urls": [server.url("/bbs/forumdisplay.php?fid=5")],
                 "profile": "discuz_7",
             },
+            # Any other forum: a profile made of selectors in config (here for the same board).
+            {
+                "id": "other",
+                "kind": "forum",
+                "urls": [server.url("/p/401")],
+                "selectors": {
+                    "post_item": "div.j_l_post",
+                    "post_text": "div.d_post_content",
+                    "post_author": "a.p_author_name::text",
+                    "post_floor": "./descendant::span[@class='tail-info'][contains(., '楼')]",
+                    "post_anchor": "div.d_post_content::attr(id)",
+                    "thread_next": "(//li[contains(@class,'l_pager')])[1]/a[.='下一页']/@href",
+                },
+            },
         ],
         settings=FAST,
         out=str(out),
@@ -374,6 +406,10 @@ def test_tieba_and_discuz_7_boards(server: TestServer, crawl: Any, tmp_path: Pat
     assert chem[4]["text"] == "发了，处长回复说本月内更换，等着看。"
     assert summaries["chem"]["errors"] == {"no_replies": 1}  # thread 302 is not a thread here
     assert summaries["tieba"]["errors"] == {"http_404": 1}
+    other = [p for p in posts if p["source"] == "other"]
+    assert sorted(p["floor"] for p in other) == [1, 2, 3, 4, 5, 6]  # both pages, no nesting
+    assert {p["id"] for p in other} <= {p["id"] for p in tieba}  # same anchors, same ids
+    assert not summaries["other"]["errors"]
 
 
 def test_a_page_no_profile_reads_is_a_clear_error(server: TestServer, crawl: Any) -> None:
