@@ -93,8 +93,14 @@ class SeverityPolicy:
         especially_major_at: float | None = None,
     ) -> SeverityPolicy:
         """This policy with the institution's settings (core.settings Tiers) where given."""
-        given = {"names": names, "major_at": major_at, "especially_major_at": especially_major_at}
-        return replace(self, **{k: v for k, v in given.items() if v is not None})
+        return replace(
+            self,
+            names=MappingProxyType(dict(names)) if names is not None else self.names,
+            major_at=self.major_at if major_at is None else major_at,
+            especially_major_at=(
+                self.especially_major_at if especially_major_at is None else especially_major_at
+            ),
+        )
 
 
 @dataclass(frozen=True)
