@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "service.commands.analyze_cmd",
     "service.commands.extract_cmd",
     "service.commands.crawl_cmd",
+    "service.commands.patrol_cmd",
     "service.commands.cases_cmd",
     "service.commands.rules_cmd",
 ]

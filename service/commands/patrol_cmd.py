@@ -1,0 +1,55 @@
+"""`yuqing patrol`: the main job. Patrols every enabled source on its schedule until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from crawler.runner import SourceSummary
+from service.cli import UserError
+from service.commands.crawl_cmd import format_summary
+from service.patrol import Patrol
+from service.wiring import SetupError, data_dir, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "patrol",
+        help="the patrol daemon: crawl every enabled source on its schedule (Ctrl-C stops)",
+        description="Patrols every enabled source of the institution on its own schedule, each "
+        "crawl in a child process with a time limit, and records every run in the patrol log. "
+        "SIGTERM or Ctrl-C stops it after the running crawls finish.",
+    )
+    p.add_argument("--once", action="store_true", help="patrol every source once, then exit")
+    p.set_defaults(func=run)
+
+
+def _report(summary: SourceSummary) -> None:
+    print(format_summary(summary), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except SetupError as exc:
+        raise UserError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    patrol = Patrol(settings, args.config, _report)
+    sources = patrol.sources()
+    if not sources:
+        raise UserError("no enabled sources in the configuration: add some under `sources:`")
+    where = data_dir(settings).resolve()
+    print(
+        f"yuqing patrol: {settings.institution.name}, {len(sources)} sources, "
+        f"{'Elasticsearch' if settings.storage.elasticsearch else 'embedded store'} in {where}",
+        flush=True,
+    )
+    if args.once:
+        summaries = patrol.once()
+        return 1 if summaries and all(s.outcome == "failed" for s in summaries) else 0
+    try:
+        patrol.forever()
+    except KeyboardInterrupt:
+        print("yuqing patrol: stopped", file=sys.stderr)
+    return 0
