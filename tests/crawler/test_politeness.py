@@ -29,8 +29,9 @@ def by_source(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["source"]: s for s in result["sources"]}
 
 
-def test_retry_after_on_429_delays_the_next_request_to_that_domain(server: TestServer,
-                                                                   crawl: Any) -> None:
+def test_retry_after_on_429_delays_the_next_request_to_that_domain(
+    server: TestServer, crawl: Any
+) -> None:
     answers = iter([Reply(429, "slow down", {"Retry-After": "2"})])
 
     def busy(_req: Received) -> Reply:
@@ -45,8 +46,9 @@ def test_retry_after_on_429_delays_the_next_request_to_that_domain(server: TestS
     assert result["busy"]["new_posts"] == 3 and not result["busy"]["errors"]
 
 
-def test_a_long_retry_after_defers_the_source_to_a_later_patrol(server: TestServer, crawl: Any,
-                                                                tmp_path: Path) -> None:
+def test_a_long_retry_after_defers_the_source_to_a_later_patrol(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
     server.route("/later.xml", Reply(503, "maintenance", {"Retry-After": "7200"}))
     first = by_source(crawl(sources=[feed("later", server.url("/later.xml"))], settings=FAST))
     assert first["later"]["errors"] == {"retry_after": 1}
@@ -68,39 +70,64 @@ def test_per_domain_concurrency_is_capped(server: TestServer, crawl: Any) -> Non
         time.sleep(0.2)
         with lock:
             state["now"] -= 1
-        return Reply(body="<html><body><p>短页</p></body></html>",
-                     headers={"Content-Type": "text/html; charset=utf-8"})
+        return Reply(
+            body="<html><body><p>短页</p></body></html>",
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
 
     server.route_prefix("/slow/", slow)
     links = "".join(f'<a href="/slow/{i}.html">{i}</a>' for i in range(12))
-    server.route("/hub.html", Reply(body=f"<html><body>{links}</body></html>",
-                                    headers={"Content-Type": "text/html; charset=utf-8"}))
+    server.route(
+        "/hub.html",
+        Reply(
+            body=f"<html><body>{links}</body></html>",
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        ),
+    )
     site = {"id": "hub", "kind": "site", "urls": [server.url("/hub.html")]}
-    crawl(sources=[site], settings={**FAST, "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
-                                    "ROBOTSTXT_OBEY": False})
+    crawl(
+        sources=[site],
+        settings={**FAST, "CONCURRENT_REQUESTS_PER_DOMAIN": 2, "ROBOTSTXT_OBEY": False},
+    )
     assert len(server.received("/slow/")) == 12
     assert 1 <= state["max"] <= 2
 
 
 CHALLENGES = {
-    "verify": Reply(200, "<html><head><title>安全验证</title></head><body>"
-                         "<p>请完成下方验证后继续访问</p></body></html>",
-                    {"Content-Type": "text/html; charset=utf-8"}),
-    "often": Reply(200, "<html><body><h3>访问过于频繁，请稍后再试</h3></body></html>".encode("gbk"),
-                   {"Content-Type": "text/html"}),
-    "js521": Reply(521, "<script>document.cookie='__jsl_clearance=1';"
-                        "location.reload();</script>", {"Content-Type": "text/html"}),
+    "verify": Reply(
+        200,
+        "<html><head><title>安全验证</title></head><body>"
+        "<p>请完成下方验证后继续访问</p></body></html>",
+        {"Content-Type": "text/html; charset=utf-8"},
+    ),
+    "often": Reply(
+        200,
+        "<html><body><h3>访问过于频繁，请稍后再试</h3></body></html>".encode("gbk"),
+        {"Content-Type": "text/html"},
+    ),
+    "js521": Reply(
+        521,
+        "<script>document.cookie='__jsl_clearance=1';location.reload();</script>",
+        {"Content-Type": "text/html"},
+    ),
     "wall": Reply(403, "<html><body>Forbidden</body></html>", {"Content-Type": "text/html"}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CHALLENGES))
 def test_block_pages_are_never_content_and_the_source_backs_off(
-        server: TestServer, crawl: Any, tmp_path: Path, name: str) -> None:
+    server: TestServer, crawl: Any, tmp_path: Path, name: str
+) -> None:
     server.route("/guarded.xml", CHALLENGES[name])
-    first = by_source(crawl(sources=[feed("guarded", server.url("/guarded.xml")),
-                                     feed("other", server.url("/patrol/atom.xml"))],
-                            settings=FAST))
+    first = by_source(
+        crawl(
+            sources=[
+                feed("guarded", server.url("/guarded.xml")),
+                feed("other", server.url("/patrol/atom.xml")),
+            ],
+            settings=FAST,
+        )
+    )
     assert first["guarded"]["outcome"] == "blocked"
     assert first["guarded"]["errors"] == {"blocked": 1} and first["guarded"]["posts"] == 0
     assert first["other"]["new_posts"] == 2  # the other source is not held up
@@ -112,29 +139,42 @@ def test_block_pages_are_never_content_and_the_source_backs_off(
     assert index.status()["posts"] == 2  # the other source's posts only
     index.close()
     # Backing off: the next patrol does not knock again.
-    second = by_source(crawl(sources=[feed("guarded", server.url("/guarded.xml"))],
-                             settings=FAST))
+    second = by_source(crawl(sources=[feed("guarded", server.url("/guarded.xml"))], settings=FAST))
     assert second["guarded"]["outcome"] == "skipped"
     assert len(server.received("/guarded.xml")) == 1
 
 
 def test_captcha_redirect_is_a_block(server: TestServer, crawl: Any) -> None:
     server.route("/news.xml", Reply(302, "", {"Location": "/verify/captcha?from=news"}))
-    server.route("/verify/captcha", Reply(200, "<html><body><img src='c.png'>请输入图中字符"
-                                               "</body></html>", {"Content-Type": "text/html"}))
+    server.route(
+        "/verify/captcha",
+        Reply(
+            200,
+            "<html><body><img src='c.png'>请输入图中字符</body></html>",
+            {"Content-Type": "text/html"},
+        ),
+    )
     result = by_source(crawl(sources=[feed("news", server.url("/news.xml"))], settings=FAST))
     assert result["news"]["outcome"] == "blocked" and result["news"]["errors"] == {"blocked": 1}
 
 
-@pytest.mark.parametrize("status, body, blocked", [
-    (200, "<title>关于验证码收不到的问题</title>" + "<p>正文。</p>" * 3000, False),  # long page
-    (200, "<html><body><p>访问受限的校园网资源如何使用 VPN</p></body></html>", False),
-    (200, "<html><title>Just a moment...</title><body>Checking your browser</body></html>", True),
-    (503, "<html><body>Service Unavailable</body></html>", False),  # plain error, retried
-    (429, "<html><body>请求过于频繁</body></html>", True),
-])
-def test_block_detection_tells_challenges_from_content(status: int, body: str,
-                                                       blocked: bool) -> None:
+@pytest.mark.parametrize(
+    "status, body, blocked",
+    [
+        (200, "<title>关于验证码收不到的问题</title>" + "<p>正文。</p>" * 3000, False),  # long page
+        (200, "<html><body><p>访问受限的校园网资源如何使用 VPN</p></body></html>", False),
+        (
+            200,
+            "<html><title>Just a moment...</title><body>Checking your browser</body></html>",
+            True,
+        ),
+        (503, "<html><body>Service Unavailable</body></html>", False),  # plain error, retried
+        (429, "<html><body>请求过于频繁</body></html>", True),
+    ],
+)
+def test_block_detection_tells_challenges_from_content(
+    status: int, body: str, blocked: bool
+) -> None:
     found = detect_block("http://bbs.example.cn/t/1", status, {}, body.encode("utf-8"))
     assert (found is not None) is blocked
 
