@@ -4,7 +4,7 @@ finds them on segmented tokens, so a cue never matches inside a longer word."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -57,11 +57,18 @@ class CueMatcher:
                 words[normalize(cue)] = cue
         self._words = words
         self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
-        self._segmenter = _segmenter(tuple(sorted(words)))
+        shared = _shared_words()
+        self._cut: Callable[[str], list[str]]
+        if words.keys() <= shared:
+            self._segmenter = _segmenter(shared)
+            self._cut = _shared_cut
+        else:
+            self._segmenter = _segmenter(frozenset(words))
+            self._cut = self._segmenter.cut
 
     def find(self, text: str) -> list[Hit]:
         norm = normalize(text)
-        tokens = self._segmenter.cut(text)
+        tokens = self._cut(text)
         hits: list[Hit] = []
         # Offsets come from re-finding each token after the previous one (cut drops punctuation).
         starts, cursor = [], 0
@@ -89,5 +96,19 @@ class CueMatcher:
 
 
 @lru_cache(maxsize=4)
-def _segmenter(words: tuple[str, ...]) -> Segmenter:
+def _segmenter(words: frozenset[str]) -> Segmenter:
     return Segmenter(words)
+
+
+@lru_cache(maxsize=1)
+def _shared_words() -> frozenset[str]:
+    """Every shipped cue word, in one dictionary: category and severity then cut a post once."""
+    words = {normalize(cue) for _, cue, _ in read_rows("category.tsv", 3)}
+    words |= {normalize(word) for word, _, _ in read_rows("escalation.tsv", 3)}
+    return frozenset(w for w in words if not w.startswith("re:"))
+
+
+@lru_cache(maxsize=256)
+def _shared_cut(text: str) -> list[str]:  # callers only read the list
+    # Category and severity look at the same post one after the other: cut it once.
+    return _segmenter(_shared_words()).cut(text)
