@@ -29,6 +29,11 @@ class LoadResult:
     settings: Settings
     warnings: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    marks: dict[KeyPath, Mark] = field(default_factory=dict, repr=False)
+
+    def problem_at(self, path: KeyPath, message: str, hint: str = "") -> Problem:
+        """A problem found later (say, by a stage's own check) located where ``path`` is written."""
+        return _at(self.marks, path, message, hint)
 
 
 def config_path(path: str | Path | None = None) -> Path:
@@ -96,7 +101,7 @@ def load(
     if problems or settings is None:
         raise ConfigError(_sorted(problems, files))
     warnings += _warnings(settings, marks, env)
-    return LoadResult(settings, _sorted(warnings, files), files)
+    return LoadResult(settings, _sorted(warnings, files), files, marks)
 
 
 _RULE_SECTIONS = ("watch_rules", "alert_rules")

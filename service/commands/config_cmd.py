@@ -8,8 +8,9 @@ import json
 import sys
 from typing import Any
 
-from core.settings import ConfigError, Settings
-from core.settings_loader import config_path, load
+from core.post import SourceKind
+from core.settings import ConfigError, Problem, Settings
+from core.settings_loader import LoadResult, config_path, load
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +41,9 @@ def check_command(args: argparse.Namespace) -> int:
     where = config_path(_path(args))
     try:
         result = load(where)
+        problems = stage_problems(result)
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -102,3 +106,50 @@ def settings_schema() -> dict[str, Any]:
     defs["Tiers"].pop("required", None)
     defs["Tier"].pop("required", None)
     return schema
+
+
+def stage_problems(result: LoadResult) -> list[Problem]:
+    """What the later stages would refuse at run time, checked now with their own code: forum
+    profiles and selectors, comment-API settings, watch-rule expressions."""
+    # Imported here: the crawler and the analysis stage are only needed by this check.
+    from analysis.segment import Segmenter
+    from analysis.watch import RuleError, RuleSet, spec_from_model
+    from crawler.extract.comments import CommentConfig, CommentConfigError
+    from crawler.extract.profiles import BUILT_IN, ForumProfile, ProfileError
+
+    settings, problems = result.settings, []
+    for index, source in enumerate(settings.sources):
+        here = ("sources", index)
+        if source.kind is SourceKind.FORUM and source.selectors:
+            try:
+                ForumProfile.from_selectors(source.id, dict(source.selectors))
+            except ProfileError as exc:
+                problems.append(result.problem_at((*here, "selectors"), _plain(exc, source.id)))
+        elif source.kind is SourceKind.FORUM and source.profile not in (None, *BUILT_IN):
+            problems.append(
+                result.problem_at(
+                    (*here, "profile"),
+                    f"no built-in forum profile {source.profile!r}",
+                    f"use one of {', '.join(sorted(BUILT_IN))}, or give `selectors:`",
+                )
+            )
+        if source.comments:
+            try:
+                CommentConfig.from_mapping(source.id, dict(source.comments))
+            except CommentConfigError as exc:
+                problems.append(result.problem_at((*here, "comments"), _plain(exc, source.id)))
+    segmenter = Segmenter(settings.dictionary_words())
+    for index, rule in enumerate(settings.watch_rules):
+        try:
+            RuleSet([spec_from_model(rule)], segmenter)
+        except RuleError as exc:
+            key = (
+                ("watch_rules", index, "expression") if rule.expression else ("watch_rules", index)
+            )
+            problems.append(result.problem_at(key, str(exc).split(": ", 1)[-1]))
+    return problems
+
+
+def _plain(exc: Exception, source_id: str) -> str:
+    """The stage's message without the "source 'x': " prefix the location already gives."""
+    return str(exc).removeprefix(f"source {source_id!r}: ")

@@ -99,7 +99,7 @@ def test_per_source_politeness_overrides_the_crawl_defaults() -> None:
 def test_config_check_prints_the_summary_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert out.strip() == "OK: 江州理工大学, 6 sources, 8 units, 6 watch rules, 6 alert rules"
+    assert out.strip() == "OK: 江州理工大学, 7 sources, 8 units, 6 watch rules, 6 alert rules"
 
 
 def test_config_check_lists_every_problem_and_exits_one(capsys: pytest.CaptureFixture[str]) -> None:

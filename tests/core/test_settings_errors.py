@@ -9,6 +9,7 @@ import pytest
 
 from core.settings import ConfigError
 from core.settings_loader import load
+from service.cli import main
 from tests.core.config_helpers import EXAMPLE, FIXTURES, MINIMAL, line_of, problems_of, write
 
 # ---------------------------------------------------------------- each kind of mistake
@@ -325,3 +326,21 @@ def test_nested_aliases_are_walked_once(tmp_path: Path) -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     path = write(tmp_path, "lol.yaml", "\n".join(lines) + "\n")
     assert [p.path for p in problems_of(path)] == [f"a{i}" for i in range(9)]
+
+
+def test_config_check_runs_the_stages_own_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    """Selectors, built-in profiles, comment APIs and rule expressions are refused by the stage
+    that uses them; `config check` asks those stages now, and locates what they refuse."""
+    path = FIXTURES / "stage_errors.yaml"
+    assert main(["config", "check", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    where = [line.split(": ", 2)[:2] for line in err[:-1]]
+    assert where == [
+        [f"{path}:{line_of(path, 'selectors:')}:5", "sources[0].selectors"],
+        [f"{path}:{line_of(path, 'profile:')}:5", "sources[1].profile"],
+        [f"{path}:{line_of(path, 'comments:')}:5", "sources[2].comments"],
+        [f"{path}:{line_of(path, 'expression:')}:5", "watch_rules[0].expression"],
+    ]
+    assert "unknown selector key(s) item" in err[0]
+    assert "'(' is not closed" in err[3] and "at character 1" in err[3]
+    assert err[-1] == f"4 problems in {path}"
