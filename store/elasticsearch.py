@@ -380,6 +380,7 @@ class ElasticsearchIndex:
     def status(self) -> dict[str, object]:
         out: dict[str, object] = {
             "backend": "elasticsearch",
+            "location": f"{', '.join(self.urls)} (alias {self.alias})",
             "urls": self.urls,
             "alias": self.alias,
         }

@@ -171,6 +171,14 @@ class SpooledIndex:
             out["spool_error"] = self.last_error
         return out
 
+    def reindex(self) -> str:
+        """Deliver what is spooled, then let the inner index rebuild itself (Elasticsearch)."""
+        self.flush()
+        rebuild = getattr(self.inner, "reindex", None)
+        if rebuild is None:
+            raise NotImplementedError(f"{type(self.inner).__name__} cannot reindex")
+        return str(rebuild())
+
     def close(self) -> None:
         self._lock_file.close()
         self.inner.close()
