@@ -57,4 +57,6 @@ def to_simplified(text: str) -> str:
 def normalize(text: str) -> str:
     """Full-width to half-width (NFKC), lower case, Traditional to Simplified: so that ＳＵＤＡ,
     suda and 蘇大 match the rules and queries written as suda and 苏大."""
-    return to_simplified(unicodedata.normalize("NFKC", text).lower())
+    if not unicodedata.is_normalized("NFKC", text):  # the quick check is much cheaper
+        text = unicodedata.normalize("NFKC", text)
+    return to_simplified(text.lower())

@@ -36,6 +36,9 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # Measured: one block in 325,000 still differs, an exact tie of two different routes that
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
+# A text with none of these is cut by rjieba in one call: its blocks are all fast-safe, and
+# nothing between them is a letter or digit (which jieba would yield as a one-letter word).
+_WHOLE_TEXT_UNSAFE = re.compile(f"[+#&._%\\-]|[^\\W{_HAN}a-z0-9]|(.)\\1\\1|(..)\\2\\2|(...)\\3\\3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,15 @@ class Segmenter:
     def _blocks(self, text: str, guarded: bool) -> Iterator[tuple[int, list[str]]]:
         """(offset, tokens) per jieba block of normalised text; between blocks jieba yields
         single characters, which only matter when they are letters (kana, hangul...)."""
+        fast = self._dict.rjieba
+        if fast is not None and not _WHOLE_TEXT_UNSAFE.search(text):
+            tokens = fast.cut(text)
+            if guarded and self.words and not self.words.isdisjoint(tokens):
+                plain = _base_dictionary(self.fast).rjieba
+                assert plain is not None  # built with the same fast flag
+                tokens = _guard(tokens, plain.cut(text), self.words)
+            yield 0, tokens
+            return
         pos = 0
         for i, part in enumerate(_BLOCK.split(text)):
             if i % 2:
@@ -154,7 +166,13 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Precise-mode words, punctuation and spaces dropped: what a query or a rule means."""
-        return [t for _, ts in self._blocks(normalize(text), True) for t in ts if _is_word(t)]
+        # isalnum() first: a plain word needs no per-character look.
+        return [
+            t
+            for _, ts in self._blocks(normalize(text), True)
+            for t in ts
+            if t.isalnum() or _is_word(t)
+        ]
 
     def tokens(self, text: str) -> list[Token]:
         """``cut`` with each word's offsets in the normalised text (for proximity and "why")."""
