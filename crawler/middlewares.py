@@ -264,13 +264,18 @@ def _codec(name: str) -> str:
         return name
 
 
-_DIGITS = re.compile(r"\d+")
+# What endless URL families look like: dates (calendars, archives by day) and page counters.
+# Article ids (/news/12345.html) are not in this: a news site has thousands of them.
+_DATE = re.compile(r"(19|20)\d\d([-/_.]?)(0?[1-9]|1[0-2])(\2(0?[1-9]|[12]\d|3[01]))?(?!\d)")
+_PAGING_VALUE = re.compile(
+    r"(^|&)(page|p|pn|pg|pageno|start|offset|from|date|day|month|year|d)=\d+", re.I
+)
 
 
 class TrapGuardMiddleware(BaseSpiderMiddleware):
-    """Drops followed links that look like traps: over the source's page cap, URLs too long,
-    paths repeating a segment (/a/b/a/b/a/b), or too many URLs of one shape (a calendar's
-    /cal?d=2026-11-22, endless ?page=N)."""
+    """Drops followed links that look like traps: over the source's page or depth cap, URLs too
+    long, paths repeating a segment (/a/b/a/b/a/b), or too many URLs of one date or paging
+    shape (a calendar's /cal/2026/11/22, endless ?page=N)."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
@@ -307,9 +312,13 @@ class TrapGuardMiddleware(BaseSpiderMiddleware):
         segments = [s for s in parts.path.split("/") if s]
         if segments and max(Counter(segments).values()) >= 3:
             return "repeated_path"
-        shape = f"{parts.netloc}{_DIGITS.sub('0', parts.path)}?" + "&".join(
-            sorted(_DIGITS.sub("0", p) for p in parts.query.split("&") if p)
-        )
+        # Dates and page counters become placeholders; other numbers (article ids) stay, so
+        # /news/20261122/1.html and /news/20261123/2.html are different shapes.
+        path = _DATE.sub("D", parts.path)
+        query = _DATE.sub("D", _PAGING_VALUE.sub(r"\1\2=P", parts.query))
+        if path == parts.path and query == parts.query:
+            return None
+        shape = f"{parts.netloc}{path}?" + "&".join(sorted(q for q in query.split("&") if q))
         self.shapes[shape] += 1
         if self.shapes[shape] > self.shape_limit:
             return "same_shape"
