@@ -191,7 +191,9 @@ class Folder:
     # -- public API ------------------------------------------------------------------------
     def add(self, post_id: str, text: str, site: str, time: datetime) -> ClusterAssignment:
         """Fold one post in. Adding the same post id again returns its cluster unchanged."""
-        if time.tzinfo is None:
+        if not isinstance(post_id, str) or not isinstance(text, str) or not isinstance(site, str):
+            raise TypeError("folding: post_id, text and site must be strings")
+        if not isinstance(time, datetime) or time.tzinfo is None:
             raise ValueError("folding: naive datetime, give a time zone")
         known = self._assigned.get(post_id)
         if known is not None and known in self._clusters:

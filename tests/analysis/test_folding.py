@@ -149,6 +149,8 @@ def test_damaged_state_is_refused_with_a_clear_error(data: bytes) -> None:
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         Folder().add("p", ORIGINAL, "a", datetime(2026, 1, 1))
+    with pytest.raises(TypeError, match="must be strings"):
+        Folder().add("p", None, "a", T0)  # type: ignore[arg-type]  # what a bad caller sends
     with pytest.raises(ValueError, match="threshold"):
         FoldingConfig(threshold=0)
     with pytest.raises(ValueError, match="bands"):
