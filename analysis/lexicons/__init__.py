@@ -67,6 +67,8 @@ class CueMatcher:
             self._cut = self._segmenter.cut
 
     def find(self, text: str) -> list[Hit]:
+        # Stripped, so "\ntext" (no title) and "text" share the cached cut.
+        text = text.strip()
         norm = normalize(text)
         tokens = self._cut(text)
         hits: list[Hit] = []
