@@ -8,26 +8,39 @@ import os
 import sys
 from collections.abc import Sequence
 
-# Each module in service/commands/ has `register(subparsers)`, which adds its sub-command(s) and
-# sets `func` (taking the parsed args, returning the exit status) on each parser it adds.
-COMMAND_MODULES: list[str] = [
-    "service.commands.config_cmd",
-    "service.commands.search_cmd",
-    "service.commands.index_cmd",
-    "service.commands.analyze_cmd",
-    "service.commands.extract_cmd",
-    "service.commands.crawl_cmd",
-    "service.commands.patrol_cmd",
-    "service.commands.cases_cmd",
-    "service.commands.rules_cmd",
-]
+# Each command's module has `register(subparsers)`, which adds the command's parser and sets
+# `func` (taking the parsed args, returning the exit status). Only the module of the command
+# being run is imported, so `yuqing search` does not pay for Scrapy.
+COMMANDS: dict[str, str] = {
+    "config": "service.commands.config_cmd",
+    "search": "service.commands.search_cmd",
+    "index": "service.commands.index_cmd",
+    "analyze": "service.commands.analyze_cmd",
+    "extract": "service.commands.extract_cmd",
+    "crawl": "service.commands.crawl_cmd",
+    "patrol": "service.commands.patrol_cmd",
+    "cases": "service.commands.cases_cmd",
+    "rules": "service.commands.rules_cmd",
+}
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (skipping the global options), if there is one."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--config", "-c"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 class UserError(Exception):
     """A problem the person at the keyboard can fix; printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``command``'s sub-command, or with all of them (for help and errors)."""
     parser = argparse.ArgumentParser(
         prog="yuqing",
         description="Yuqing 舆情: watch what the Chinese internet says about one institution.",
@@ -39,13 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="institution config file or folder (default: $YUQING_CONFIG, else config/example)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+    for module in wanted:
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
