@@ -238,7 +238,8 @@ def test_no_post_lost_when_elasticsearch_stops_mid_stream(outage_es: str, tmp_pa
         writer.stop.set()
         writer.join(timeout=120)
     assert writer.error is None, writer.error
-    assert spooled_during_outage >= 100
+    # Ten batches were written with the server down; the first may have been sent just before.
+    assert spooled_during_outage >= 90
     deadline = time.monotonic() + 60
     while spooled.pending() and time.monotonic() < deadline:
         spooled.flush()
