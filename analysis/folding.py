@@ -91,6 +91,10 @@ class FoldingConfig:
     bands: int = 21  # 21 bands of 3 rows: candidates from Jaccard ≈ 0.35 up
     threshold: float = 0.4  # estimated Jaccard needed to join a cluster
     min_chars: int = 10  # shorter texts (after stripping) are never folded: they match anything
+    # Short posts share a larger part of their bigrams by chance (送餐太慢 / 太慢了，送餐…):
+    # below short_chars they need a closer match.
+    short_chars: int = 20
+    short_threshold: float = 0.5
     horizon_days: float = 30.0  # posts older than this (vs. the newest seen) leave the index
     max_signatures_per_cluster: int = 16  # a viral post needs no 10,000 signatures
     seed: int = 20240611
@@ -207,7 +211,8 @@ class Folder:
             return self._new_cluster(post_id, site, time, stamp, None, [])
         signature = self._signer.sign(self._signer.shingles(codes))
         keys = self._band_keys(signature)
-        best = self._best_match(signature, keys)
+        short = codes.size < self.config.short_chars
+        best = self._best_match(signature, keys, short)
         if best is None:
             return self._new_cluster(post_id, site, time, stamp, signature, keys)
         cluster = self._clusters[best]
@@ -244,7 +249,9 @@ class Folder:
         keys: list[bytes] = salted.view(f"V{4 * rows}").ravel().tolist()
         return keys
 
-    def _best_match(self, signature: npt.NDArray[np.uint32], keys: list[bytes]) -> str | None:
+    def _best_match(
+        self, signature: npt.NDArray[np.uint32], keys: list[bytes], short: bool
+    ) -> str | None:
         candidates: set[str] = set()
         get = self._table.get
         for key in keys:
@@ -253,7 +260,8 @@ class Folder:
                 candidates.update(bucket)
         if not candidates:
             return None
-        needed = self.config.threshold * self.config.num_perm
+        threshold = self.config.short_threshold if short else self.config.threshold
+        needed = threshold * self.config.num_perm
         if len(candidates) == 1:  # the common case, without stacking
             (only,) = candidates
             agreeing = np.count_nonzero(self._signatures[only] == signature)
