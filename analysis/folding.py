@@ -102,8 +102,8 @@ class FoldingConfig:
     def __post_init__(self) -> None:
         if not (16 <= self.num_perm <= 1024 and 1 <= self.bands <= min(255, self.num_perm)):
             raise ValueError("folding: need 16 <= num_perm <= 1024 and 1 <= bands <= 255")
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError("folding: threshold must be in (0, 1]")
+        if not (0.0 < self.threshold <= 1.0 and 0.0 < self.short_threshold <= 1.0):
+            raise ValueError("folding: threshold and short_threshold must be in (0, 1]")
         if self.horizon_days <= 0 or self.max_signatures_per_cluster < 1 or self.min_chars < 2:
             raise ValueError("folding: horizon_days > 0, max_signatures >= 1, min_chars >= 2")
 
