@@ -25,7 +25,9 @@ PRIORITY = (
 @dataclass(frozen=True)
 class CategoryResult:
     category: Category
-    cues: tuple[str, ...]  # the winning category's cues, strongest first (empty for "other")
+    # The winning category's cues, strongest first (empty for "other"); for a pattern cue,
+    # the text it matched (？, 如果……就好了).
+    cues: tuple[str, ...]
     scores: Mapping[Category, float]  # every category's total, to show how close it was
 
 
@@ -55,7 +57,9 @@ class Categorizer:
 
     def classify(self, text: str, title: str = "") -> CategoryResult:
         found: dict[Category, dict[str, float]] = {c: {} for c in Category}
+        shown: dict[str, str] = {}
         for hit in self._matcher.find(f"{title}\n{text}" if title else text):
+            shown.setdefault(hit.cue, hit.shown)
             for category, weight in self._weights[hit.cue].items():
                 # A cue counts once however often it appears: repetition is not evidence.
                 found[category][hit.cue] = weight
@@ -64,7 +68,7 @@ class Categorizer:
         if best is Category.OTHER or scores[best] < self.min_score:
             return CategoryResult(Category.OTHER, (), MappingProxyType(scores))
         cues = sorted(found[best], key=lambda cue: -found[best][cue])
-        return CategoryResult(best, tuple(cues), MappingProxyType(scores))
+        return CategoryResult(best, tuple(shown[c] for c in cues), MappingProxyType(scores))
 
 
 @lru_cache(maxsize=1)

@@ -36,8 +36,14 @@ def read_rows(name: str, fields: int) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class Hit:
-    cue: str
+    cue: str  # as written in the lexicon (re:... for a pattern)
     start: int  # offset in the normalised text
+    text: str = ""  # what a pattern matched; a word cue matches itself
+
+    @property
+    def shown(self) -> str:
+        """What to show a person: the word, or the text a pattern matched."""
+        return self.text or self.cue
 
 
 class CueMatcher:
@@ -93,7 +99,7 @@ class CueMatcher:
                     if sub != token and sub in self._words:
                         hits.append(Hit(self._words[sub], starts[i] + token.find(sub)))
         for cue, pattern in self._patterns:
-            hits.extend(Hit(cue, m.start()) for m in pattern.finditer(norm))
+            hits.extend(Hit(cue, m.start(), m.group()) for m in pattern.finditer(norm))
         return hits
 
 

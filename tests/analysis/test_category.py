@@ -103,6 +103,12 @@ def test_examples_with_the_cues_that_decided(text: str, category: Category, cues
         assert got.scores[category] == max(got.scores.values())
 
 
+def test_pattern_cues_show_what_they_matched() -> None:
+    got = classify("请问研究生补助什么时候发？已经拖了两个月")
+    assert got.cues[:3] == ("请问", "什么时候", "?")
+    assert "如果校车能多开一班就好了" in classify("如果校车能多开一班就好了").cues
+
+
 def test_a_cue_inside_another_word_does_not_count() -> None:
     # The alias problem of watch rules, for cues: 苏大 is not in 苏大强.
     weights = {"苏大": {Category.APPEAL: 5.0}}
