@@ -38,7 +38,10 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
 # A text with none of these is cut by rjieba in one call: its blocks are all fast-safe, and
 # nothing between them is a letter or digit (which jieba would yield as a one-letter word).
-_WHOLE_TEXT_UNSAFE = re.compile(f"[+#&._%\\-]|[^\\W{_HAN}a-z0-9]|(.)\\1\\1|(..)\\2\\2|(...)\\3\\3")
+# Repeated punctuation (！！！) is harmless: ties only arise inside a block.
+_WHOLE_TEXT_UNSAFE = re.compile(
+    f"[+#&._%\\-]|[^\\W{_HAN}a-z0-9]|(\\w)\\1\\1|(\\w\\w)\\2\\2|(\\w{{3}})\\3\\3"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,14 @@ class Segmenter:
         own.discard("")
         self.words = frozenset(own)
         base = _base_dictionary(fast)
-        freqs = {w: max(USER_WORD_FREQ, base.jieba.FREQ.get(w, 0)) for w in sorted(self.words)}
+        # A word jieba already holds at least this often needs nothing (and adding it again
+        # would only inflate jieba's total, which decides close routes).
+        freqs = {
+            w: USER_WORD_FREQ
+            for w in sorted(self.words)
+            if base.jieba.FREQ.get(w, 0) < USER_WORD_FREQ
+        }
+        self.added = freqs  # what this segmenter adds to jieba's dictionary, with frequencies
         self._dict = _Dictionary(freqs, fast) if freqs else base
         self._freq: dict[str, int] = self._dict.jieba.FREQ
         # Words only this institution knows: never a sub-word of someone else's word.

@@ -19,7 +19,7 @@ jieba.setLogLevel(logging.WARNING)
 SENTIMENT = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment"
 WORDS = [
     "苏州大学", "苏大", "苏大附一院", "三食堂", "张三", "李四光", "独墅湖校区", "文正学院",
-    "计算机科学与技术学院", "学工处", "交大", "SUDA", "ICS实验室",
+    "计算机科学与技术学院", "学工处", "交大", "SUDA", "ICS实验室", "食堂", "学生会",
 ]  # fmt: skip
 
 OWN_TEXTS = [
@@ -133,8 +133,9 @@ def test_rjieba_fast_path_is_token_identical_to_jieba() -> None:
     fast = Segmenter(WORDS)
     assert fast.fast
     reference = jieba.Tokenizer()
-    for word in fast.words:
-        reference.add_word(word, USER_WORD_FREQ)
+    assert fast.added and set(fast.added.values()) == {USER_WORD_FREQ}
+    for word, freq in fast.added.items():
+        reference.add_word(word, freq)
     texts = _corpus()
     mismatches = []
     for text in texts:
