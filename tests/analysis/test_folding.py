@@ -193,8 +193,8 @@ def test_quality_gate_on_seeded_repost_variants() -> None:
     variants = bench.make_variants(originals, 4, 3)
     folder = Folder()
     result = bench.evaluate("gate", lambda *a: folder.add(*a).cluster_id, originals, variants, 3)
-    assert len(originals) >= 150
-    # Measured 0.994 overall, 0.978 on the hardest kind, 0 false merges (226 posts, seed 3).
-    assert result.recall["overall"] >= 0.98
-    assert result.recall["all"] >= 0.95  # truncated AND edited AND wrapped
+    assert len(originals) >= 300
+    # Measured 0.990 overall, 0.966 on the hardest kind, 0 false merges (350 posts, seed 3).
+    assert result.recall["overall"] >= 0.97
+    assert result.recall["all"] >= 0.94  # truncated AND edited AND wrapped
     assert result.false_merge <= 0.01
