@@ -332,7 +332,7 @@ class Folder:
         while self._expiry and self._expiry[0][0] < cutoff:
             stamp, post_id = heapq.heappop(self._expiry)
             if self._member_time.get(post_id) != stamp:
-                continue  # already dropped (the cluster's signature cap pushed it out)
+                continue  # a stale entry: the post id was added again later
             del self._member_time[post_id]
             cluster_id = self._assigned.pop(post_id, None)
             self._unindex(post_id)
