@@ -56,6 +56,9 @@ class ForumSpider(SourceSpider):
     def __init__(self, source: Source, **kwargs: Any) -> None:
         super().__init__(source, **kwargs)
         self.profile = configured_profile(source)
+        # Thread progress is written when the crawl closes, after the index pipeline's last
+        # write: a thread whose replies could not be indexed must be fetched again next time.
+        self.thread_states: dict[str, ThreadState] = {}
 
     # -- which page is this ---------------------------------------------------------------------
     def _read(self, response: Response) -> tuple[ForumProfile, str] | None:
@@ -184,12 +187,8 @@ class ForumSpider(SourceSpider):
             if thread.next_url:
                 self._count("thread_page_cap")
             floor = max(top_floor, (previous.max_floor or 0) if previous else 0) or None
-            self.state.save_thread(
-                self.source.id,
-                thread.thread_url,
-                ThreadState(
-                    ref.reply_count if ref else None, ref.last_reply if ref else None, floor
-                ),
+            self.thread_states[thread.thread_url] = ThreadState(
+                ref.reply_count if ref else None, ref.last_reply if ref else None, floor
             )
 
     def _jump_to(
@@ -237,6 +236,17 @@ class ForumSpider(SourceSpider):
         if floor is not None:
             return str(floor)
         return "h" + hashlib.sha1(f"{author}\n{text}".encode()).hexdigest()[:12]
+
+    def closed(self, reason: str) -> None:
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        if stats.get("yuqing/errors/index_unavailable"):
+            self.logger.warning(
+                "index unavailable: %d threads will be fetched again", len(self.thread_states)
+            )
+        else:
+            for thread, state in self.thread_states.items():
+                self.state.save_thread(self.source.id, thread, state)
+        super().closed(reason)
 
     def _count(self, what: str, n: int = 1) -> None:
         if n > 0 and self.crawler.stats is not None:

@@ -13,6 +13,7 @@ from crawler.encoding import decode_page
 from crawler.extract.forum import (
     ListPage,
     ThreadPage,
+    page_url,
     parse_list,
     parse_page,
     parse_thread,
@@ -21,6 +22,7 @@ from crawler.extract.forum import (
     thread_url,
 )
 from crawler.extract.profiles import ForumProfile, ProfileError
+from store.base import IndexUnavailable
 from tests.crawler.server import Received, Reply, TestServer
 
 PAGES = Path(__file__).parent / "pages"
@@ -168,6 +170,24 @@ def test_relative_time_with_exact_title_and_a_page_cut_short() -> None:
     assert parse_thread("<html></html>", BBS, profile_named("discuz_x")).replies == []
 
 
+def test_page_urls_for_each_url_style() -> None:
+    dx, tieba = profile_named("discuz_x"), profile_named("tieba")
+    assert page_url(BBS + "thread-101-1-1.html", 3, dx) == BBS + "thread-101-3-1.html"
+    assert page_url(BBS + "forum.php?mod=viewthread&tid=201", 3, dx) == (
+        BBS + "forum.php?mod=viewthread&tid=201&page=3"
+    )
+    assert (
+        page_url("https://tieba.baidu.com/p/401", 2, tieba) == "https://tieba.baidu.com/p/401?pn=2"
+    )
+    assert page_url(BBS + "forum.php?mod=viewthread&tid=201", 1, dx) == (
+        BBS + "forum.php?mod=viewthread&tid=201"
+    )
+    for url in (BBS + "thread-101-3-1.html", "https://tieba.baidu.com/p/401?pn=2"):
+        assert thread_url(page_url(thread_url(url), 4, tieba if "tieba" in url else dx)) == (
+            thread_url(url)
+        )
+
+
 def test_recognise_each_forum_and_page_type() -> None:
     cases = {
         "discuz_x/forum-2-1.html": ("discuz_x", "list"),
@@ -299,6 +319,35 @@ def test_patrol_then_only_new_replies(server: TestServer, crawl: Any, tmp_path: 
     result = crawl(sources=[_forum(server, "/forum-2-1.html")], settings=FAST)
     assert result["sources"][0]["new_posts"] == 0
     assert not [r for r in server.received() if "thread-" in r.path]
+
+
+class _DownIndex:
+    """A post index that is down for the whole crawl (loaded by the crawl subprocess)."""
+
+    def __init__(self, settings: object) -> None:
+        pass
+
+    def init(self) -> None:
+        pass
+
+    def upsert(self, posts: object) -> None:
+        raise IndexUnavailable("the test index is down")
+
+    def close(self) -> None:
+        pass
+
+
+def test_replies_not_indexed_are_fetched_again(server: TestServer, crawl: Any) -> None:
+    server.pages = PAGES / "discuz_x"
+    down = crawl(
+        sources=[_forum(server, "/forum-2-1.html")],
+        settings={**FAST, "YUQING_POST_INDEX": "tests.crawler.test_forum:_DownIndex"},
+    )
+    assert down["sources"][0]["errors"].get("index_unavailable")
+    assert down["sources"][0]["new_posts"] == 0
+    # Nothing was remembered as done: the next patrol fetches every thread and finds all.
+    result = crawl(sources=[_forum(server, "/forum-2-1.html")], settings=FAST)
+    assert result["sources"][0]["new_posts"] == 20
 
 
 def test_utf8_board_with_query_urls_and_a_thread_as_source(
