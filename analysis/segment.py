@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import jieba
 import rjieba
@@ -44,9 +44,9 @@ _WHOLE_TEXT_UNSAFE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A word and where it is in the normalised text (character offsets, end exclusive)."""
+class Token(NamedTuple):
+    """A word and where it is in the normalised text (character offsets, end exclusive).
+    A named tuple: posts make hundreds of them, and tuples are the cheapest to build."""
 
     word: str
     start: int
@@ -54,7 +54,8 @@ class Token:
 
 
 def _is_word(token: str) -> bool:
-    return token.isalnum() or any(ch.isalnum() for ch in token)
+    # A one-character token that is not a letter or digit is punctuation: no per-character look.
+    return token.isalnum() or (len(token) > 1 and any(ch.isalnum() for ch in token))
 
 
 class _Dictionary:
@@ -187,12 +188,14 @@ class Segmenter:
     def tokens(self, text: str) -> list[Token]:
         """``cut`` with each word's offsets in the normalised text (for proximity and "why")."""
         out: list[Token] = []
+        append = out.append
         for pos, ts in self._blocks(normalize(text), True):
             start = pos
             for t in ts:
-                if _is_word(t):
-                    out.append(Token(t, start, start + len(t)))
-                start += len(t)
+                end = start + len(t)
+                if t.isalnum() or _is_word(t):
+                    append(Token(t, start, end))
+                start = end
         return out
 
     def index_tokens(self, text: str) -> list[str]:

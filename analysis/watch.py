@@ -139,18 +139,20 @@ class PostTokens:
     @classmethod
     def of(cls, segmenter: Segmenter, title: str = "", body: str = "") -> PostTokens:
         post = cls()
-        for name, text in (("title", title), ("body", body)):
+        texts: tuple[tuple[FieldName, str], ...] = (("title", title), ("body", body))
+        for name, text in texts:
             tokens = segmenter.tokens(text) if text else []
-            post.fields[name] = tokens  # type: ignore[index]  # name is a FieldName literal
-            post.subwords[name] = segmenter.subword_tokens(tokens)  # type: ignore[index]
+            post.fields[name] = tokens
+            post.subwords[name] = segmenter.subword_tokens(tokens)
         return post
 
     def words(self) -> set[str]:
         return {t.word for ts in (*self.fields.values(), *self.subwords.values()) for t in ts}
 
-    def find(self, tokens: tuple[str, ...], text: str) -> list[Hit]:
+    def find(self, tokens: tuple[str, ...]) -> list[Hit]:
         """Occurrences of a token sequence: one word may also be a sub-word; several words
-        must follow one another in the cut."""
+        must follow one another in the cut. (The caller names the hits' word.)"""
+        text = ""
         hits: list[Hit] = []
         for name, cut in self.fields.items():
             if len(tokens) == 1:
@@ -187,6 +189,7 @@ class RuleSet:
         self.rules: dict[str, _Compiled] = {}
         self.errors: list[RuleError] = []  # with skip_invalid: the rules left out, and why
         self._by_word: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        self._by_first: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for spec in specs:
             try:
                 compiled = self._compile(spec)
@@ -197,6 +200,8 @@ class RuleSet:
                 continue
             self.rules[spec.id] = compiled
             for t in compiled.positive:
+                if t.tokens not in self._by_word:
+                    self._by_first[t.tokens[0]].append(t.tokens)
                 if spec.id not in self._by_word[t.tokens]:
                     self._by_word[t.tokens].append(spec.id)
         self._always = [r for r, c in self.rules.items() if not c.needs_positive]
@@ -249,12 +254,15 @@ class RuleSet:
         present = post.words()
         found: dict[tuple[str, ...], list[Hit]] = {}
         candidates = set(self._always)
-        for tokens, rule_ids in self._by_word.items():
-            if tokens[0] in present and all(t in present for t in tokens):
-                hits = post.find(tokens, "")
-                if hits:
-                    found[tokens] = hits
-                    candidates.update(rule_ids)
+        # Walk the post's distinct words, not the rules' words: a post has a few hundred words,
+        # a rule set may have thousands.
+        for word in present:
+            for tokens in self._by_first.get(word, ()):
+                if all(t in present for t in tokens[1:]):
+                    hits = post.find(tokens)
+                    if hits:
+                        found[tokens] = hits
+                        candidates.update(self._by_word[tokens])
         results = []
         for rule_id in self.rules:
             if rule_id in candidates:
@@ -268,7 +276,7 @@ class RuleSet:
         compiled = self.rules[rule_id]
         found: dict[tuple[str, ...], list[Hit]] = {}
         for t in _terms(compiled.tree):
-            found.setdefault(t.tokens, post.find(t.tokens, ""))
+            found.setdefault(t.tokens, post.find(t.tokens))
         return self._evaluate(compiled, post, found)
 
     def _evaluate(
@@ -280,7 +288,7 @@ class RuleSet:
         def hits_of(t: Term) -> list[Hit]:
             hits = found.get(t.tokens)
             if hits is None:  # a word only under NOT: looked up on demand
-                hits = found[t.tokens] = post.find(t.tokens, "")
+                hits = found[t.tokens] = post.find(t.tokens)
             return [Hit(t.text, h.field, h.start, h.end) for h in hits if h.field in fields]
 
         windows: list[_Window] = [None]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jieba
 
+from analysis.normalize import normalize
 from analysis.segment import Segmenter
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
@@ -40,10 +41,31 @@ def seconds(fn: Callable[[str], object], texts: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def identity(seg: Segmenter, texts: list[str]) -> None:
+    """Segmenter.raw_cut (rjieba where safe) against jieba.lcut with the same added words."""
+    reference = jieba.Tokenizer()
+    for word, freq in seg.added.items():
+        reference.add_word(word, freq)
+    differ = []
+    for text in texts:
+        norm = normalize(text)
+        expected = [t for t in reference.lcut(norm) if any(c.isalnum() for c in t)]
+        if seg.raw_cut(norm) != expected:
+            differ.append(text)
+    print(f"{len(texts) - len(differ)} of {len(texts)} texts token-identical to jieba.lcut")
+    for text in differ[:10]:
+        print("  differs:", text[:80])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=8000, help="how many texts (default 8000)")
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds (default 3)")
+    parser.add_argument(
+        "--identity",
+        action="store_true",
+        help="instead of timing, count the texts whose words differ from jieba.lcut's",
+    )
     args = parser.parse_args()
     jieba.setLogLevel(logging.WARNING)
     texts = load(args.texts)
@@ -54,6 +76,9 @@ def main() -> None:
         baseline.add_word(word)
     baseline.lcut("预热")
     seg.cut("预热")
+    if args.identity:
+        identity(seg, texts)
+        return
     print(f"{len(texts)} texts, {megabytes:.2f} MB (UTF-8), best of {args.rounds} rounds")
     contenders: list[tuple[str, Callable[[str], object]]] = [
         ("jieba.lcut", baseline.lcut),
