@@ -41,13 +41,18 @@ def build_analyzer(settings: Settings | None, segmenter: Segmenter | None = None
     for error in rules.errors:
         logger.error("watch rule left out: %s", error)
     router = Router((unit_from_model(u) for u in settings.units), segmenter, settings.default_unit)
-    names = {level: getattr(settings.tiers, level.value).name for level in Severity}
+    tiers = settings.tiers
+    policy = SeverityPolicy().tuned(
+        names={level: getattr(tiers, level.value).name for level in Severity},
+        major_at=tiers.major_at,
+        especially_major_at=tiers.especially_major_at,
+    )
     return Analyzer(
         segmenter=segmenter,
         sentiment=SentimentModel.load(),
         rules=rules,
         router=router,
-        policy=SeverityPolicy(names=names),
+        policy=policy,
     )
 
 
