@@ -21,6 +21,7 @@ from crawler.extract.times import DEFAULT_ZONE, parse_time
 _FLOOR_NAMES = {"楼主": 1, "沙发": 2, "板凳": 3, "地板": 4}
 _DIGITS = re.compile(r"\d+")
 _PID = re.compile(r"pid=(\d+)")
+_COUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?")
 _REWRITTEN_THREAD = re.compile(r"thread-(\d+)-\d+-(\d+)\.html")
 # Query parameters that only say which page of a thread or how we got there.
 _PAGING_PARAMS = frozenset({"page", "pn", "extra", "ordertype", "from"})
@@ -120,6 +121,15 @@ def _floor(value: str | None) -> int | None:
     return int(match.group()) if match else None
 
 
+def _count(value: str | None) -> int | None:
+    """A reply count as boards print it: "12", "1,234", "1.2万"."""
+    match = _COUNT.search((value or "").replace(",", ""))
+    if not match:
+        return None
+    number = float(match.group(1))
+    return int(number * 10000) if match.group(2) else int(number)
+
+
 def _anchor(value: str | None) -> str | None:
     if not value:
         return None
@@ -193,7 +203,7 @@ def parse_list(
             ThreadRef(
                 url=target,
                 title=_string(links[0], "./@title") or _string(links[0], "./self::*") or "",
-                reply_count=_floor(count) if count and count[0].isdigit() else None,
+                reply_count=_count(count),
                 last_reply=_time(row, profile.thread_last, zone, now),
             )
         )

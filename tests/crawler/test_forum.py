@@ -170,6 +170,13 @@ def test_relative_time_with_exact_title_and_a_page_cut_short() -> None:
     assert parse_thread("<html></html>", BBS, profile_named("discuz_x")).replies == []
 
 
+def test_reply_counts_as_boards_print_them() -> None:
+    html = _html("discuz_x/forum-2-1.html").replace(">12</a><em>", ">1.2万</a><em>")
+    html = html.replace(">2</a><em>467</em>", ">1,234</a><em>467</em>")
+    counts = [t.reply_count for t in parse_list(html, BBS, profile_named("discuz_x")).threads]
+    assert counts == [0, 12000, 1234]
+
+
 def test_page_urls_for_each_url_style() -> None:
     dx, tieba = profile_named("discuz_x"), profile_named("tieba")
     assert page_url(BBS + "thread-101-1-1.html", 3, dx) == BBS + "thread-101-3-1.html"
