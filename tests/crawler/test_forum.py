@@ -370,7 +370,9 @@ def test_utf8_board_with_query_urls_and_a_thread_as_source(
             name = f"viewthread-tid201-page{query.get('page', ['1'])[0]}.html"
         else:
             return Reply(404, b"not found")
-        return Reply(200, (folder / name).read_bytes(), {"Content-Type": "text/html"})
+        # The server lies: these pages are UTF-8 (and say so), the header says GBK.
+        headers = {"Content-Type": "text/html; charset=gbk"}
+        return Reply(200, (folder / name).read_bytes(), headers)
 
     server.route("/forum.php", board)
     out = tmp_path / "posts.jsonl"
@@ -383,6 +385,9 @@ def test_utf8_board_with_query_urls_and_a_thread_as_source(
     posts = _out_posts(out)
     assert summary["errors"] == {"http_404": 1}  # the pinned thread 99 is not on this server
     assert sorted(p["floor"] for p in posts) == list(range(1, 11))
+    texts = {p["floor"]: p["text"] for p in posts}
+    assert texts[2] == "服务器崩是真的，十二点整点进去就是502。"  # not mojibake
+    assert {p["title"] for p in posts} == {"关于图书馆座位预约系统的几点建议"}
     assert {p["thread"] for p in posts} == {server.url("/forum.php?mod=viewthread&tid=201")}
 
 
