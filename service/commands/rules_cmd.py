@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import asdict
 
@@ -57,6 +58,13 @@ def _spec(args: argparse.Namespace, settings: Settings | None) -> WatchSpec:
                 if args.scope or args.proximity:
                     raise UserError("--scope and --proximity are for expressions, not rule ids")
                 return spec_from_model(rule)
+        if re.fullmatch(r"[A-Za-z0-9_.-]+", args.rule) and settings.watch_rules:
+            known = ", ".join(r.id for r in settings.watch_rules)
+            print(
+                f"yuqing: note: no watch rule has the id {args.rule!r} (there are: {known}); "
+                "testing it as an expression",
+                file=sys.stderr,
+            )
     if args.proximity is not None and args.proximity < 1:
         raise UserError("--proximity must be at least 1")
     return WatchSpec(

@@ -235,3 +235,10 @@ def test_rules_check_command(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--config", EXAMPLE, "rules", "check"]) == 0
     assert "0 do not" in capsys.readouterr().out
+
+
+def test_rules_test_command_unknown_id_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["--config", EXAMPLE, "rules", "test", "exam-fairnes", "--text", "江理工"]) == 1
+    assert "no watch rule has the id 'exam-fairnes'" in capsys.readouterr().err
