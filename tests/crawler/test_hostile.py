@@ -4,6 +4,7 @@ repeating paths, broken HTML, undeclared GBK — one crawl survives them all and
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,14 +39,12 @@ def _page(req: Received) -> Reply:
 
 
 def _day(req: Received) -> Reply:
+    """A calendar: every day links to the next day and the same day next month, forever."""
     y, m, d = (int(x) for x in req.path.rstrip("/").split("/")[-3:])
-    return Reply(
-        body=html(
-            f'<a href="/h/cal/{y}/{m}/{d + 1}">后一天</a>'
-            f'<a href="/h/cal/{y}/{m + 1}/{d}">下个月</a>'
-        ),
-        headers=HTML,
-    )
+    day = date(y, m, d)
+    later = [day + timedelta(days=1), date(y + m // 12, m % 12 + 1, min(d, 28))]
+    links = "".join(f'<a href="/h/cal/{t.year}/{t.month}/{t.day}">{t}</a>' for t in later)
+    return Reply(body=html(links), headers=HTML)
 
 
 def _chain(req: Received) -> Reply:
