@@ -9,6 +9,7 @@ import importlib
 import ipaddress
 import re
 import socket
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -155,23 +156,34 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
 
 
 class RetryAfterMiddleware:
-    """Honours Retry-After on 429/503 (Scrapy ignores it): pauses that download slot (the
-    domain) for the time asked; the RetryMiddleware's retry then waits behind the pause.
-    A wait longer than YUQING_MAX_WAIT defers the whole source to a later patrol instead."""
+    """Honours Retry-After on 429/503 (Scrapy ignores it) and backs off before other retries
+    (Scrapy retries at once): pauses that download slot (the domain) for the time asked, or
+    for YUQING_RETRY_BACKOFF × 2^retries seconds; the RetryMiddleware's retry then waits
+    behind the pause. A Retry-After longer than YUQING_MAX_WAIT defers the whole source to a
+    later patrol instead."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.max_wait = crawler.settings.getfloat("YUQING_MAX_WAIT")
+        settings = crawler.settings
+        self.max_wait = settings.getfloat("YUQING_MAX_WAIT")
+        self.backoff = settings.getfloat("YUQING_RETRY_BACKOFF")
+        self.backoff_max = settings.getfloat("YUQING_RETRY_BACKOFF_MAX")
+        self.retry_codes = {int(c) for c in settings.getlist("RETRY_HTTP_CODES")}
+        self.max_retries = settings.getint("RETRY_TIMES")
+        self.retry_enabled = settings.getbool("RETRY_ENABLED")
+        self.paused_until: dict[str, float] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
         return cls(crawler)
 
     def process_response(self, request: Request, response: Response) -> Response:
-        if response.status not in (429, 503):
-            return response
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        wait = None
+        if response.status in (429, 503):
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
         if wait is None:
+            if response.status in self.retry_codes:
+                self._back_off(request)
             return response
         source = _spider(self.crawler)
         source.state.defer(
@@ -187,14 +199,30 @@ class RetryAfterMiddleware:
             )
             raise TooLongWait(f"Retry-After {wait:.0f}s is longer than {self.max_wait:.0f}s")
         self._pause_slot(request, wait)
+        assert self.crawler.stats is not None
         self.crawler.stats.inc_value("yuqing/retry_after")
         return response
 
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if not isinstance(exception, IgnoreRequest):
+            self._back_off(request)  # a timeout or a dropped connection: the site struggles
+
+    def _back_off(self, request: Request) -> None:
+        retries = int(request.meta.get("retry_times", 0))
+        if not self.retry_enabled or request.meta.get("dont_retry") or retries >= self.max_retries:
+            return  # no retry follows: nothing to wait for
+        self._pause_slot(request, min(self.backoff * 2**retries, self.backoff_max))
+
     def _pause_slot(self, request: Request, wait: float) -> None:
-        downloader = self.crawler.engine.downloader
-        slot = downloader.slots.get(downloader.get_slot_key(request))
-        if slot is None:
+        if wait <= 0:
             return
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        slot = downloader.slots.get(key)
+        until = time.monotonic() + wait
+        if slot is None or until <= self.paused_until.get(key, 0.0):
+            return  # already paused at least as long
+        self.paused_until[key] = until
         if slot.latercall is not None:
             slot.latercall.cancel()
         # The downloader does not start a slot's queue while latercall is pending: this is its

@@ -69,6 +69,8 @@ BASE: dict[str, Any] = {
     "YUQING_ELASTICSEARCH": [],
     "YUQING_INDEX_PREFIX": "yuqing",
     "YUQING_MAX_WAIT": 300,  # longest Retry-After a crawl waits out; longer defers the source
+    "YUQING_RETRY_BACKOFF": 2.0,  # seconds before the first retry, doubling for each next one
+    "YUQING_RETRY_BACKOFF_MAX": 60.0,
     "YUQING_SAME_SHAPE_LIMIT": 60,  # URLs differing only in numbers: calendar/pagination traps
     "YUQING_MAX_URL_LENGTH": 512,
 }

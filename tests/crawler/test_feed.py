@@ -163,3 +163,29 @@ def test_bozo_feed_keeps_what_it_could_read_and_html_gets_a_clear_error(
     log.close()
     data = tmp_path / "data"
     assert "第一条完好" in {p.title for p in posts_of(data, "broken")}
+
+
+def test_article_profile_follows_entries_for_their_full_text(
+    server: TestServer, crawl: Any, tmp_path: Path
+) -> None:
+    server.route(
+        "/full.xml",
+        Reply(
+            body=(PAGES / "patrol/rss2.xml")
+            .read_bytes()
+            .replace(b"/articles/1001.html", b"/site/news/1.html"),
+            headers={"Content-Type": "text/xml"},
+        ),
+    )
+    result = by_source(
+        crawl(
+            sources=[feed("full", server.url("/full.xml"), profile="article")],
+            settings={**FAST, "ROBOTSTXT_OBEY": False},
+        )
+    )
+    assert result["full"]["posts"] == 3
+    assert result["full"]["errors"] == {"http_404": 2}  # 1002 and 1003 have no page
+    posts = {p.url.rsplit("/", 1)[-1]: p for p in posts_of(tmp_path / "data", "full")}
+    # The followed entry has the article's text; the others keep the feed's summary.
+    assert "实验室安全" in posts["1.html"].text
+    assert posts["1002.html"].text.startswith("近日有同学反映第二食堂饭菜涨价")

@@ -185,3 +185,24 @@ def test_retry_after_parses_seconds_and_dates() -> None:
     assert retry_after_seconds(None) is None
     now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     assert retry_after_seconds("Sun, 22 Nov 2026 08:01:30 GMT", now) == 90
+
+
+def test_retries_back_off_exponentially(server: TestServer, crawl: Any) -> None:
+    answers = iter([Reply(500, "oops"), Reply(502, "bad gateway")])
+
+    def flaky(_req: Received) -> Reply:
+        return next(answers, Reply(body=RSS, headers={"Content-Type": "application/rss+xml"}))
+
+    server.route("/flaky.xml", flaky)
+    result = by_source(
+        crawl(
+            sources=[feed("flaky", server.url("/flaky.xml"))],
+            settings={**FAST, "RETRY_TIMES": 3, "YUQING_RETRY_BACKOFF": 0.5},
+        )
+    )
+    first, second, third = server.received("/flaky.xml")
+    assert (first.status, second.status, third.status) == (500, 502, 200)
+    # Scrapy alone retries at once; here 0.5 s, then 1 s (generous upper bounds).
+    assert 0.45 <= second.time - first.time < 20
+    assert 0.9 <= third.time - second.time < 20
+    assert result["flaky"]["new_posts"] == 3
