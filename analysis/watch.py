@@ -263,10 +263,19 @@ class RuleSet:
                     if hits:
                         found[tokens] = hits
                         candidates.update(self._by_word[tokens])
+        where = {tokens: {h.field for h in hits} for tokens, hits in found.items()}
+
+        def fields_of(tokens: tuple[str, ...]) -> set[FieldName]:
+            if tokens not in where:  # only under NOT somewhere: not looked up yet
+                hits = found[tokens] = [] if tokens in self._by_word else post.find(tokens)
+                where[tokens] = {h.field for h in hits}
+            return where[tokens]
+
         results = []
-        for rule_id in self.rules:
-            if rule_id in candidates:
-                result = self._evaluate(self.rules[rule_id], post, found)
+        for rule_id, rule in self.rules.items():
+            # A cheap yes/no first (most candidates fail); the hits and the why only for a yes.
+            if rule_id in candidates and _holds(rule.tree, fields_of, _FIELDS[rule.spec.scope]):
+                result = self._evaluate(rule, post, found)
                 if result.matched:
                     results.append(result)
         return results
@@ -309,6 +318,22 @@ class RuleSet:
 class _Outcome:
     hits: list[Hit] = field(default_factory=list)
     blocked: list[Hit] = field(default_factory=list)
+
+
+def _holds(
+    node: Node,
+    fields_of: Callable[[tuple[str, ...]], set[FieldName]],
+    scope: tuple[FieldName, ...],
+) -> bool:
+    """The tree's truth ignoring proximity (a necessary condition when there is one)."""
+    if isinstance(node, Term):
+        found = fields_of(node.tokens)
+        return any(f in found for f in scope)
+    if isinstance(node, Not):
+        return not _holds(node.item, fields_of, scope)
+    if isinstance(node, All):
+        return all(_holds(item, fields_of, scope) for item in node.items)
+    return any(_holds(item, fields_of, scope) for item in node.items)
 
 
 def _eval(

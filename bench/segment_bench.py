@@ -57,10 +57,52 @@ def identity(seg: Segmenter, texts: list[str]) -> None:
         print("  differs:", text[:80])
 
 
+def rules_bench(seg: Segmenter, texts: list[str], count: int) -> None:
+    """A compiled RuleSet against evaluating each rule on its own, on the same tokenized posts."""
+    from collections import Counter
+
+    from analysis.keywords import is_keyword_candidate
+    from analysis.watch import RuleSet, WatchSpec
+
+    freq = Counter(w for t in texts[:2000] for w in seg.cut(t) if is_keyword_candidate(w))
+    words = [w for w, _ in freq.most_common(400)]
+    if len(words) < 400:
+        raise SystemExit("not enough distinct words in the texts for the rules")
+    specs = []
+    for i in range(count):
+        a, b, c, d = words[i % 50], words[50 + i % 350], words[(i * 7) % 400], words[(i * 13) % 400]
+        if i % 4 == 3:
+            specs.append(WatchSpec(f"r{i}", expression=f"{a} AND ({b} OR {c}) -{d}"))
+        else:
+            specs.append(
+                WatchSpec(f"r{i}", subject=(a,), event=(b, c), exclude=(d,) * (i % 3 == 0))
+            )
+    rules = RuleSet(specs, seg)
+    posts = [rules.tokenize("", t) for t in texts]
+    start = time.perf_counter()
+    together = [{m.rule_id for m in rules.match(p)} for p in posts]
+    compiled = time.perf_counter() - start
+    start = time.perf_counter()
+    alone = [{r for r in rules.rules if rules.explain(r, p).matched} for p in posts]
+    naive = time.perf_counter() - start
+    if together != alone:
+        raise SystemExit("the compiled rule set disagrees with the rules taken one at a time")
+    hits = sum(len(m) for m in together)
+    print(f"{count} rules × {len(posts)} posts, {hits} matches (same answers both ways)")
+    print(f"one rule at a time      {len(posts) / naive:9.0f} posts/s  1.00x")
+    print(f"RuleSet.match           {len(posts) / compiled:9.0f} posts/s  {naive / compiled:5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=8000, help="how many texts (default 8000)")
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds (default 3)")
+    parser.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        help="instead: time N watch rules over the texts, compiled set vs one rule at a time",
+    )
     parser.add_argument(
         "--identity",
         action="store_true",
@@ -78,6 +120,9 @@ def main() -> None:
     seg.cut("预热")
     if args.identity:
         identity(seg, texts)
+        return
+    if args.rules:
+        rules_bench(seg, texts, args.rules)
         return
     print(f"{len(texts)} texts, {megabytes:.2f} MB (UTF-8), best of {args.rounds} rounds")
     contenders: list[tuple[str, Callable[[str], object]]] = [
