@@ -22,7 +22,12 @@ MAX_KEYWORDS = 10
 MAX_SITES = 20
 
 CaseEventType = Literal["case.opened", "case.severity_raised", "case.escalated"]
-OperationalEventType = Literal["operational.delivery_failed", "operational.endpoint_disabled"]
+OperationalEventType = Literal[
+    "operational.delivery_failed",
+    "operational.endpoint_disabled",
+    "operational.monitor_degraded",  # the post index cannot be read: alert rules are paused
+    "operational.monitor_recovered",
+]
 
 
 class _Model(BaseModel):

@@ -126,6 +126,84 @@ CREATE TABLE escalations (
 );
 """,
     ),
+    Migration(
+        2,
+        "alert rule engine: windows, counted posts, identities, aggregation, silences",
+        """
+CREATE TABLE engine_state (
+    name TEXT PRIMARY KEY,
+    value TEXT
+);
+
+CREATE TABLE rule_runs (
+    rule TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    hits INTEGER NOT NULL,
+    matches INTEGER NOT NULL,
+    alerts INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    PRIMARY KEY (rule, start)
+);
+CREATE INDEX rule_runs_end ON rule_runs(rule, end);
+
+-- Every post a rule counted, so a re-upsert or a repeated run never counts it again (R3).
+CREATE TABLE rule_posts (
+    rule TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (rule, post_id)
+);
+CREATE INDEX rule_posts_at ON rule_posts(rule, at);
+
+CREATE TABLE source_seen (
+    source TEXT PRIMARY KEY,
+    last_at TEXT NOT NULL
+);
+
+CREATE TABLE rule_identities (
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    last_sent_at TEXT NOT NULL,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (rule, key)
+);
+
+-- Alerts waiting: for their aggregation window to close, or for quiet hours to end.
+CREATE TABLE rule_pending (
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    alert TEXT NOT NULL,
+    PRIMARY KEY (rule, key, reason)
+);
+
+CREATE TABLE silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    matchers TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    author TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE alert_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    title TEXT NOT NULL
+);
+CREATE INDEX alert_log_at ON alert_log(at);
+""",
+    ),
 ]
 
 

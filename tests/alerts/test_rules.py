@@ -258,5 +258,5 @@ def test_severity_is_the_highest_of_the_posts() -> None:
 
 def test_a_bad_query_filter_is_refused_with_its_rule() -> None:
     rule = RULE.validate_python({"id": "bad", **MATCH, "filters": {"query": "(食堂"}})
-    with pytest.raises(RuleError, match="alert rule bad: filters.query"):
+    with pytest.raises(RuleError, match=r"alert rule bad: filters\.query"):
         PostFilter(rule)
