@@ -180,7 +180,8 @@ class ElasticsearchIndex:
 
     def document(self, post: Post, seq: int) -> dict[str, Any]:
         """The Elasticsearch document for a post: filter fields, token fields, the post itself."""
-        seg = self.segmenter
+        title_words, title_subwords = self._words(post.title)
+        text_words, text_subwords = self._words(post.text)
         return {
             "id": post.id,
             "source": post.source,
@@ -199,14 +200,22 @@ class ElasticsearchIndex:
             "fetched": millis(post.fetched),
             "indexed_at": seq // SEQ_PER_MS,
             "seq": seq,
-            "title_tokens": " ".join(seg.index_tokens(post.title)),
-            "text_tokens": " ".join(seg.index_tokens(post.text)),
-            "title_words": " ".join(seg.cut(post.title)),
-            "text_words": " ".join(seg.cut(post.text)),
+            "title_tokens": f"{title_words} {title_subwords}",
+            "text_tokens": f"{text_words} {text_subwords}",
+            "title_words": title_words,
+            "text_words": text_words,
             "title": post.title,
             "text": post.text,
             "raw": post.model_dump(mode="json", exclude=_RAW_EXCLUDE),
         }
+
+    def _words(self, text: str) -> tuple[str, str]:
+        """Precise-mode words and the sub-words search mode adds, from one segmentation pass.
+        Together they are the multiset of ``Segmenter.index_tokens`` (the token fields keep no
+        positions, so the order does not matter)."""
+        tokens = self.segmenter.tokens(text)
+        words = " ".join(t.word for t in tokens)
+        return words, " ".join(t.word for t in self.segmenter.subword_tokens(tokens))
 
     def next_seq(self) -> int:
         """The indexing order: the clock in ms times SEQ_PER_MS, strictly increasing here, so

@@ -4,6 +4,7 @@ unreachable writes, the settle margin of changes. The shared behaviour is in tes
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -57,6 +58,10 @@ def test_tokens_come_from_the_python_segmenter(index: ElasticsearchIndex) -> Non
     assert "suda" in doc["text_tokens"].split()  # NFKC and lower case, as the segmenter does
     assert {"苏州", "大学", "苏州大学"} <= set(doc["text_tokens"].split())
     assert index.search(SearchQuery(text="ＳＵＤＡ")).total == 1
+    for text in (post.text, "苏大强和苏大的学生在三食堂，吃出了虫子！！！", "Email: a.b@c.cn 1-6"):
+        doc = index.document(make_post(2, text), 1)
+        assert Counter(doc["text_tokens"].split()) == Counter(index.segmenter.index_tokens(text))
+        assert doc["text_words"].split() == index.segmenter.cut(text)
 
 
 def test_reindex_moves_the_alias_and_keeps_posts_and_cursors(index: ElasticsearchIndex) -> None:
