@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,11 +22,18 @@ from store.crawl_state import CrawlState
 logger = logging.getLogger(__name__)
 
 
+@lru_cache(maxsize=2)
+def shared_segmenter(words: tuple[str, ...]) -> Segmenter:
+    """One segmenter per process: every source's crawler in a run shares it (building one
+    loads the dictionaries, seconds of CPU)."""
+    return Segmenter(words)
+
+
 def open_configured_index(settings: BaseSettings) -> PostIndex:
     """The configured store: Elasticsearch when URLs are given, else the embedded SQLite
     index in the data dir."""
     data_dir = Path(settings.get("YUQING_DATA_DIR"))
-    segmenter = Segmenter(settings.getlist("YUQING_DICTIONARY_WORDS"))
+    segmenter = shared_segmenter(tuple(settings.getlist("YUQING_DICTIONARY_WORDS")))
     urls = settings.getlist("YUQING_ELASTICSEARCH")
     if urls:
         # Behind the durable spool: an Elasticsearch outage never loses a crawl's posts.
