@@ -29,7 +29,7 @@ _HAN = "\u4e00-\u9fd5"
 # jieba's own block pattern (re_han_default): jieba cuts each such block on its own.
 _BLOCK = re.compile(f"([{_HAN}a-zA-Z0-9+#&._%\\-]+)")
 # Blocks of Han, lower-case letters and digits get the same tokens from both engines (tested
-# on 40,000 posts); with + # & . _ % - in them the engines split differently (1-6, URLs).
+# on 60,000 posts); with + # & . _ % - in them the engines split differently (1-6, URLs).
 _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # rjieba and jieba break ties between equally likely routes differently. Ties come from a piece
 # repeated three times or more (哈哈哈哈哈 = 哈哈哈+哈哈 or 哈哈+哈哈哈); such blocks go to jieba.

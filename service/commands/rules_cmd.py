@@ -77,8 +77,9 @@ def test_command(args: argparse.Namespace) -> int:
         settings: Settings | None = settings_from_args(args)
     except SetupError as exc:
         settings = None
-        first = str(exc).splitlines()[0]
-        print(f"yuqing: warning: config not loaded ({first}); jieba's words only", file=sys.stderr)
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[:2])
+        print(f"yuqing: warning: config not loaded: {detail}", file=sys.stderr)
+        print("yuqing: warning: testing with jieba's dictionary only", file=sys.stderr)
     spec = _spec(args, settings)
     segmenter = segmenter_for(settings) if settings is not None else Segmenter()
     try:
