@@ -17,6 +17,7 @@ from alerts.notify import Notifier, NotifyCounts
 from alerts.rules import Evaluator, RuleError, Seen, Window, evaluator_for
 from alerts.silences import SilenceBook
 from core.post import Post, Severity
+from core.settings import Settings
 from core.settings_rules import AlertRule
 from store.base import IndexUnavailable, PostIndex
 from store.state import StateDB
@@ -122,7 +123,7 @@ class Engine:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any, index: PostIndex, outbox: Outbox) -> Engine:
+    def from_settings(cls, settings: Settings, index: PostIndex, outbox: Outbox) -> Engine:
         """Wired from ``core.settings.Settings`` (load it with skip_invalid_rules for R5)."""
         return cls(
             index,
@@ -303,14 +304,15 @@ class Engine:
             ).rowcount
             if inserted:  # R3: counted once, whatever re-upserts or repeated runs bring
                 new.append(post)
-        since = end - evaluator.lookback()
-        recent = [
-            _seen_of(r["doc"])
-            for r in conn.execute(
-                "SELECT doc FROM rule_posts WHERE rule = ? AND at > ? ORDER BY at",
-                (rule.id, _iso(since)),
-            )
-        ]
+        recent: list[Seen] = []
+        if new or not evaluator.needs_new_posts:
+            recent = [
+                _seen_of(r["doc"])
+                for r in conn.execute(
+                    "SELECT doc FROM rule_posts WHERE rule = ? AND at > ? ORDER BY at",
+                    (rule.id, _iso(end - evaluator.lookback())),
+                )
+            ]
         window = Window(
             start=rule_start,
             end=end,
@@ -320,7 +322,7 @@ class Engine:
             last_by_source=last_by_source,
             sources=self.sources,
         )
-        alerts = evaluator.evaluate(window)
+        alerts = evaluator.evaluate(window) if new or not evaluator.needs_new_posts else []
         for alert in alerts:
             self.notifier.notify(conn, alert, end, report.notified)
         keep = max(evaluator.lookback(), SEEN_RETENTION)

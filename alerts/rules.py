@@ -177,6 +177,8 @@ class Evaluator:
     """Turns one window into alerts for one rule; ``lookback`` says how much history it needs."""
 
     kind: ClassVar[str]
+    # Kinds that can only fire on a new post skip a window without one (and its history read).
+    needs_new_posts: ClassVar[bool] = True
 
     def __init__(self, rule: AlertRule) -> None:
         self.rule = rule
@@ -238,6 +240,7 @@ class FrequencyEvaluator(Evaluator):
 
 class SpikeEvaluator(Evaluator):
     kind = "spike"
+    needs_new_posts = False  # a drop shows as fewer posts
     rule: SpikeRule
 
     def lookback(self) -> timedelta:
@@ -321,6 +324,7 @@ class NewTermEvaluator(Evaluator):
 
 class FlatlineEvaluator(Evaluator):
     kind = "flatline"
+    needs_new_posts = False
     rule: FlatlineRule
 
     def evaluate(self, window: Window) -> list[Alert]:
