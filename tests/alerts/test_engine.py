@@ -333,3 +333,18 @@ def test_end_to_end_signed_webhook(tmp_path: Path, index: Flaky) -> None:
         assert got.verified and b'"case.opened"' in got.body and b'"major"' in got.body
     finally:
         receiver.close()
+
+
+def test_a_frequency_window_spans_local_midnight(tmp_path: Path, index: Flaky) -> None:
+    freq = {"id": "burst", "kind": "frequency", "watch_rules": ["canteen"], "threshold": 2,
+            "window": "30m"}  # fmt: skip
+    before_midnight = datetime(2026, 11, 18, 15, 50, tzinfo=UTC)  # 23:50 in Beijing
+    r = Rig(tmp_path / "state", index, [freq])
+    r.run(before_midnight)
+    index.upsert([make_post(1, minutes(before_midnight, 5))])  # 23:55
+    r.run(minutes(before_midnight, 6))
+    index.upsert([make_post(2, minutes(before_midnight, 15))])  # 00:05 the next day
+    r.run(minutes(before_midnight, 16))
+    assert r.outcomes() == ["rule:burst"]
+    (opened,) = r.book.find()
+    assert opened.detected_at == minutes(before_midnight, 16)
