@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "patrol": "service.commands.patrol_cmd",
     "cases": "service.commands.cases_cmd",
     "rules": "service.commands.rules_cmd",
+    "serve": "service.commands.serve_cmd",
     "alerts": "service.commands.alerts_cmd",
 }
 

@@ -1,0 +1,258 @@
+"""What the API reads from the stores for operators: sources with their last patrol and when
+they are due, recent alerts, Prometheus metrics computed on scrape, and crawl-now."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Collection, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alerts.cases import CaseBook
+from alerts.delivery import Outbox
+from alerts.models import OPEN_STATES, Clock
+from core.settings import Settings, Source
+from service.controls import Controls
+from store.patrol_log import Patrol, PatrolLog
+from store.state import StateDB
+
+log = logging.getLogger("yuqing.api")
+
+RECENT = timedelta(days=30)  # how far back "last patrol" looks
+
+
+class CrawlStarter(Protocol):
+    def start(self, source: Source) -> bool:
+        """Start crawling ``source`` in the background; False if it is being crawled already."""
+
+    def running(self) -> set[str]: ...
+
+
+class ThreadCrawlStarter:
+    """Each crawl runs in a child process (service.patrol.crawl_in_child, which holds the time
+    limit); a thread waits for it so the request returns at once. One crawl per source."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Thread] = {}
+
+    def start(self, source: Source) -> bool:
+        with self._lock:
+            if source.id in self._running:
+                return False
+            thread = threading.Thread(
+                target=self._crawl, args=(source,), name=f"crawl {source.id}", daemon=True
+            )
+            self._running[source.id] = thread
+        thread.start()
+        return True
+
+    def _crawl(self, source: Source) -> None:
+        # Imported here: the crawler pulls in Scrapy, which the API needs only for this.
+        from crawler.runner import job_for
+        from service.patrol import crawl_in_child
+
+        try:
+            job = job_for(self.settings, [source])
+            for summary in crawl_in_child(job, self.settings.crawl.run_timeout):
+                log.info("crawl-now %s: %s %s", summary.source, summary.outcome, summary.detail)
+        except Exception:
+            log.exception("crawl-now %s failed to start", source.id)
+        finally:
+            with self._lock:
+                self._running.pop(source.id, None)
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return set(self._running)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the crawls running now (tests, shutdown)."""
+        with self._lock:
+            threads = list(self._running.values())
+        for thread in threads:
+            thread.join(timeout)
+
+
+def next_due(source: Source, last: Patrol | None, tz: str, now: datetime) -> datetime:
+    """When the source's next patrol is due: never patrolled means due now."""
+    if last is None:
+        return now
+    if source.schedule.cron:
+        trigger = CronTrigger.from_crontab(source.schedule.cron, timezone=tz)
+        fire = trigger.get_next_fire_time(None, last.started)
+        return fire if fire is not None else now
+    assert source.schedule.interval is not None  # the settings insist on one of the two
+    return last.started + source.schedule.interval
+
+
+class Operations:
+    def __init__(
+        self,
+        settings: Settings,
+        folder: Path,
+        state: StateDB,
+        book: CaseBook,
+        controls: Controls,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.state = state
+        self.book = book
+        self.controls = controls
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+
+    def _patrols(self, since: datetime) -> list[Patrol]:
+        patrol_log = PatrolLog(self.folder)
+        try:
+            return patrol_log.patrols(since=since)
+        finally:
+            patrol_log.close()
+
+    def sources(self, running: Collection[str] = ()) -> list[dict[str, Any]]:
+        now = self.clock()
+        last: dict[str, Patrol] = {p.source: p for p in self._patrols(now - RECENT)}
+        overrides = self.controls.overrides()
+        watched = {w.target for w in self.controls.watches(now) if w.target_kind == "source"}
+        out = []
+        for source in self.settings.sources:
+            patrol = last.get(source.id)
+            override = overrides.get(source.id)
+            due = next_due(source, patrol, self.settings.timezone, now)
+            schedule = source.schedule
+            out.append(
+                {
+                    "id": source.id,
+                    "name": source.name,
+                    "kind": source.kind.value,
+                    "urls": source.urls,
+                    "schedule": {
+                        "interval_seconds": schedule.interval.total_seconds()
+                        if schedule.interval
+                        else None,
+                        "cron": schedule.cron,
+                    },
+                    "configured_enabled": source.enabled,
+                    "enabled": override.enabled if override else source.enabled,
+                    "override": {
+                        "enabled": override.enabled,
+                        "by": override.actor,
+                        "at": override.at.isoformat(),
+                        "reason": override.reason,
+                    }
+                    if override
+                    else None,
+                    "incident_watch": source.id in watched,
+                    "crawling": source.id in running,
+                    "next_due": due.isoformat(),
+                    "last_patrol": _patrol_json(patrol) if patrol else None,
+                }
+            )
+        return out
+
+    def alerts(self, limit: int, kind: str | None) -> list[dict[str, Any]]:
+        sql = "SELECT id, rule, key, severity, detected_at, case_id, kind, body FROM alerts"
+        args: list[Any] = []
+        if kind:
+            sql, args = sql + " WHERE kind = ?", [kind]
+        rows = self.state.connection().execute(
+            sql + " ORDER BY detected_at DESC, id LIMIT ?", (*args, limit)
+        )
+        out = []
+        for row in rows:
+            data = dict(row)
+            # An unreadable body stays text: the alert is listed all the same.
+            with contextlib.suppress(ValueError):
+                data["body"] = json.loads(data["body"])
+            out.append(data)
+        return out
+
+    def metrics(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _patrol_json(patrol: Patrol) -> dict[str, Any]:
+    return {
+        "started": patrol.started.isoformat(),
+        "ended": patrol.ended.isoformat(),
+        "outcome": patrol.outcome,
+        "pages": patrol.pages,
+        "posts": patrol.posts,
+        "new_posts": patrol.new_posts,
+        "errors": patrol.errors,
+    }
+
+
+class _Collector(Collector):
+    """Everything is read from the stores when Prometheus scrapes: the API process holds no
+    counters of its own, so the figures are right whichever process did the work."""
+
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+
+    def collect(self) -> Iterator[Metric]:
+        ops, now = self.ops, self.ops.clock()
+        settings = ops.settings
+        day = self.ops._patrols(now - timedelta(days=1))
+        last: dict[str, Patrol] = {p.source: p for p in ops._patrols(now - RECENT)}
+        enabled = [s for s in settings.sources if ops.controls.is_enabled(s.id, s.enabled)]
+        due = late = 0
+        for source in enabled:
+            when = next_due(source, last.get(source.id), settings.timezone, now)
+            due += when <= now
+            # Late: a patrol due longer ago than a crawl may run was never started.
+            late += when + settings.crawl.run_timeout < now
+        yield GaugeMetricFamily("yuqing_sources_enabled", "Enabled sources", value=len(enabled))
+        yield GaugeMetricFamily("yuqing_sources_due", "Sources whose patrol is due", value=due)
+        yield GaugeMetricFamily(
+            "yuqing_sources_late", "Sources due for longer than a crawl's time limit", value=late
+        )
+        errors = GaugeMetricFamily(
+            "yuqing_crawl_errors_24h", "Crawl errors in the last 24 hours", labels=["source"]
+        )
+        failed = GaugeMetricFamily(
+            "yuqing_patrols_failed_24h", "Failed patrols in the last 24 hours", labels=["source"]
+        )
+        for source in settings.sources:
+            mine = [p for p in day if p.source == source.id]
+            errors.add_metric([source.id], sum(sum(p.errors.values()) for p in mine))
+            failed.add_metric([source.id], sum(p.outcome == "failed" for p in mine))
+        yield errors
+        yield failed
+        hour = [p for p in day if p.ended >= now - timedelta(hours=1)]
+        yield GaugeMetricFamily(
+            "yuqing_posts_per_minute",
+            "New posts per minute, averaged over the last hour of patrols",
+            value=sum(p.new_posts for p in hour) / 60,
+        )
+        pending, oldest = Outbox(ops.book, []).backlog(now)
+        yield GaugeMetricFamily(
+            "yuqing_delivery_backlog", "Webhook deliveries waiting to be sent", value=pending
+        )
+        yield GaugeMetricFamily(
+            "yuqing_delivery_oldest_pending_seconds",
+            "Age of the oldest pending webhook delivery",
+            value=oldest,
+        )
+        open_cases = ops.book.find(OPEN_STATES, limit=100_000)
+        yield GaugeMetricFamily("yuqing_cases_open", "Open cases", value=len(open_cases))
+        yield GaugeMetricFamily(
+            "yuqing_cases_overdue", "Open cases past a deadline", value=len(ops.book.overdue(now))
+        )
+        watches = ops.controls.watches(now)
+        yield GaugeMetricFamily(
+            "yuqing_incident_watches_active", "Incident watches running", value=len(watches)
+        )
