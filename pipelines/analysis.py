@@ -19,7 +19,7 @@ from analysis.routing import Router, unit_from_model
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel
 from analysis.severity import SeverityPolicy
-from analysis.watch import RuleSet, spec_from_model
+from analysis.watch import RuleSet, specs_from_models
 from core.post import Category, Post, Severity
 from core.settings import Settings, load_settings
 from crawler.items import PostItem
@@ -35,9 +35,7 @@ def build_analyzer(settings: Settings | None, segmenter: Segmenter | None = None
     if settings is None:
         return Analyzer(segmenter=segmenter or Segmenter(), sentiment=SentimentModel.load())
     segmenter = segmenter or Segmenter(settings.dictionary_words())
-    rules = RuleSet(
-        (spec_from_model(r) for r in settings.watch_rules), segmenter, skip_invalid=True
-    )
+    rules = RuleSet(specs_from_models(settings.watch_rules), segmenter, skip_invalid=True)
     for error in rules.errors:
         logger.error("watch rule left out: %s", error)
     router = Router((unit_from_model(u) for u in settings.units), segmenter, settings.default_unit)
