@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,7 +62,7 @@ def _dt(value: str) -> datetime:
 
 
 def _seen_json(seen: Seen) -> str:
-    data = asdict(seen)
+    data = {f.name: getattr(seen, f.name) for f in fields(seen)}
     data["at"] = _iso(seen.at)
     return json.dumps(data, ensure_ascii=False)
 
@@ -111,6 +111,10 @@ class Engine:
             except RuleError as exc:  # R5: refuse this one, keep the others
                 log.error("%s", exc)
                 self.refused.append(str(exc))
+        # Each rule's counted posts within its lookback, kept between runs so a minute's run
+        # does not re-read a day of history; the database stays the truth after a restart.
+        self._recent: dict[str, list[Seen]] = {}
+        self._next_recent: dict[str, list[Seen]] = {}
         self.silences = SilenceBook(self.db)
         self.notifier = Notifier(
             outbox,
@@ -242,6 +246,25 @@ class Engine:
             self._unavailable(end, str(exc), state, report)
             return
         watch_start = _dt(state.get("watch_start", _iso(start)))
+        self._next_recent = {}
+        try:
+            self._evaluate(start, end, posts, next_cursor, watch_start, state, report)
+        except BaseException:
+            self._recent.clear()  # the run rolled back: reload from the database next time
+            raise
+        self._recent.update(self._next_recent)
+        report.ran = True
+
+    def _evaluate(
+        self,
+        start: datetime,
+        end: datetime,
+        posts: list[Post],
+        next_cursor: str | None,
+        watch_start: datetime,
+        state: dict[str, str],
+        report: RunReport,
+    ) -> None:
         with self.db.transaction() as conn:
             if "degraded_since" in state:
                 self.outbox.operational(
@@ -273,7 +296,6 @@ class Engine:
                 )
             self._set(conn, last_end=_iso(end), cursor=next_cursor, failures="0")
             conn.execute("DELETE FROM engine_state WHERE name = 'degraded_since'")
-        report.ran = True
 
     def _run_rule(
         self,
@@ -295,24 +317,31 @@ class Engine:
         ).fetchone()[0]
         rule_watch = _dt(first) if first else start
         new: list[Post] = []
+        counted: list[Seen] = []
         for post, at in stamped:
             if not evaluator.filter(post):
                 continue
+            seen = Seen.of(post, at)
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO rule_posts (rule, post_id, at, doc) VALUES (?, ?, ?, ?)",
-                (rule.id, post.id, _iso(at), _seen_json(Seen.of(post, at))),
+                (rule.id, post.id, _iso(at), _seen_json(seen)),
             ).rowcount
             if inserted:  # R3: counted once, whatever re-upserts or repeated runs bring
                 new.append(post)
-        recent: list[Seen] = []
-        if new or not evaluator.needs_new_posts:
+                counted.append(seen)
+        since = end - evaluator.lookback()
+        recent = self._recent.get(rule.id)
+        if recent is None:  # first run of this process: the database holds the history
             recent = [
                 _seen_of(r["doc"])
                 for r in conn.execute(
                     "SELECT doc FROM rule_posts WHERE rule = ? AND at > ? ORDER BY at",
-                    (rule.id, _iso(end - evaluator.lookback())),
+                    (rule.id, _iso(since)),
                 )
             ]
+        else:
+            recent = [s for s in recent if s.at > since] + counted
+        self._next_recent[rule.id] = recent
         window = Window(
             start=rule_start,
             end=end,
