@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "cases": "service.commands.cases_cmd",
     "rules": "service.commands.rules_cmd",
     "serve": "service.commands.serve_cmd",
+    "report": "service.commands.report_cmd",
     "alerts": "service.commands.alerts_cmd",
 }
 

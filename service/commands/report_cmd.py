@@ -1,0 +1,86 @@
+"""`yuqing report daily|weekly|special`: the office's report as HTML + JSON in the data folder,
+announced by webhook to `reports.destinations`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+
+from service.cli import UserError
+from service.wiring import SetupError, data_dir, open_index, settings_from_args
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write e.g. 2026-11-21") from None
+
+
+def _case_id(text: str) -> int:
+    digits = text.strip().upper().removeprefix("C")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a case number (e.g. 12 or C000012)")
+    return int(digits)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the daily, weekly or special report (日报/周报/专报)",
+        description="Counts by source, sentiment, category and severity, the top clusters, new, "
+        "open and overdue cases and the patrol log, as a self-contained HTML file (charts "
+        "included) and JSON under <data_dir>/reports/, announced to `reports.destinations`.",
+    )
+    p.add_argument("kind", choices=["daily", "weekly", "special"])
+    p.add_argument("--date", type=_date, help="the (last) local day covered; default today")
+    p.add_argument("--case", type=_case_id, help="special report: the case it is about")
+    p.add_argument("--no-announce", action="store_true", help="do not queue the webhook")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alerts.cases import CaseBook, CaseError
+    from service.reports import (
+        announce,
+        build_report,
+        period_for,
+        report_link,
+        save_report,
+    )
+    from store.base import IndexUnavailable
+    from store.state import StateDB, StateError
+
+    if args.case is not None and args.kind != "special":
+        raise UserError("--case goes with a special report: yuqing report special --case 12")
+    try:
+        settings = settings_from_args(args)
+        folder = data_dir(settings)
+        state = StateDB.in_data_dir(folder)
+    except (SetupError, StateError) as exc:
+        raise UserError(str(exc)) from None
+    now = datetime.now(UTC)
+    case = None
+    if args.case is not None:
+        try:
+            case = CaseBook(state, zone=settings.timezone).get(args.case)
+        except CaseError as exc:
+            raise UserError(str(exc)) from None
+    period = period_for(args.kind, settings, now, args.date, case)
+    index = open_index(settings)
+    try:
+        report = build_report(settings, index, state, folder, period, now, case)
+    except IndexUnavailable as exc:
+        raise UserError(f"the index is not reachable: {exc}") from None
+    finally:
+        index.close()
+    html_path, json_path = save_report(folder, report)
+    print(f"{report['title']}（{period.label}）: {html_path}")
+    print(f"  data: {json_path}")
+    if not args.no_announce and settings.reports.destinations:
+        queued = announce(settings, state, report, now)
+        print(
+            f"  announced to {', '.join(settings.reports.destinations)} "
+            f"({len(queued)} queued): {report_link(settings, report['name'])}"
+        )
+    return 0
