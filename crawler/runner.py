@@ -54,6 +54,9 @@ class CrawlJob(BaseModel):
     # Per source id: Scrapy settings from the config's politeness (see job_for).
     source_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     dictionary_words: list[str] = Field(default_factory=list)  # for the index's segmenter
+    # The institution's config, for the analysis pipeline (watch rules, units, tiers); without
+    # it posts are analysed with no institution rules (sentiment, category, severity only).
+    config: str | None = None
     log_level: str = "WARNING"
 
 
@@ -89,6 +92,8 @@ def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Scr
             "DEPTH_LIMIT": source.max_depth,
             "YUQING_MAX_DEPTH": source.max_depth,
             "YUQING_DICTIONARY_WORDS": job.dictionary_words,
+            "YUQING_CONFIG": job.config,
+            "YUQING_SOURCE_KIND": source.kind.value,
             **job.source_settings.get(source.id, {}),
             **(spidercls.custom_settings or {}),
             **job.settings,

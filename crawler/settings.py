@@ -57,6 +57,7 @@ BASE: dict[str, Any] = {
     },
     "ITEM_PIPELINES": {
         "pipelines.evidence.EvidencePipeline": 100,
+        "pipelines.analysis.AnalysisPipeline": 500,
         "pipelines.index.IndexPipeline": 800,
     },
     # Ours: see crawler/middlewares.py and pipelines/.

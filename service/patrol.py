@@ -21,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.post import utcnow
 from core.settings import Settings, Source
+from core.settings_loader import config_path
 from crawler.runner import CrawlJob, SourceSummary, job_for
 
 logger = logging.getLogger("yuqing.patrol")
@@ -88,7 +89,7 @@ class Patrol:
         return [s for s in self.settings.sources if s.enabled]
 
     def run_sources(self, sources: list[Source]) -> list[SourceSummary]:
-        job = job_for(self.settings, sources)
+        job = job_for(self.settings, sources, config=str(config_path(self.config).resolve()))
         summaries = crawl_in_child(job, self.settings.crawl.run_timeout)
         for summary in summaries:
             self.report(summary)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from core.post import SourceKind
 from core.settings import Settings, Source
+from core.settings_loader import config_path
 from core.urls import site_of
 from crawler.middlewares import is_public_host
 from crawler.runner import SourceSummary, job_for, run
@@ -76,7 +77,14 @@ def handle(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("", encoding="utf-8")  # this crawl's posts, not an older one's
-    job = job_for(settings, [source], force=True, out=args.out, log_level="ERROR")
+    job = job_for(
+        settings,
+        [source],
+        force=True,
+        out=args.out,
+        log_level="ERROR",
+        config=str(config_path(args.config).resolve()),
+    )
     print(
         f"crawling {source.id}: {', '.join(source.urls)} (at most {source.max_pages} pages, "
         f"depth {source.max_depth})",

@@ -56,3 +56,5 @@ def test_patrol_once_indexes_the_feed(
     result = json.loads(capsys.readouterr().out)
     assert result["total"] >= 2
     assert all(p["source"] == "feed" for p in result["posts"])
+    # Analysed on the way in: every post carries its sentiment, category and severity.
+    assert all(p["sentiment"] and p["category"] and p["severity"] for p in result["posts"])
