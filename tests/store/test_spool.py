@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -20,8 +23,6 @@ from store.spool import SpooledIndex
 from store.sqlite import SqliteIndex
 from tests.conftest import ROOT, start_elasticsearch
 from tests.store.spool_child import posts as crash_posts
-
-OUTAGE_PORT = os.environ.get("YUQING_TEST_ES_OUTAGE_PORT", "9261")
 
 
 def make_posts(start: int, n: int) -> list[Post]:
@@ -177,14 +178,34 @@ def run_es_script(command: str, port: str) -> None:
     assert run.returncode == 0, run.stderr
 
 
+def free_port() -> str:
+    """A port free for HTTP with port+100 free for transport; a port of its own per test run,
+    so that runs going on in parallel never stop each other's server."""
+    rnd = random.Random()
+    for _ in range(100):
+        port = rnd.randrange(20000, 29900)
+        try:
+            for p in (port, port + 100):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return str(port)
+    raise RuntimeError("no free port pair for a second Elasticsearch")
+
+
 @pytest.fixture(scope="module")
 def outage_es() -> Iterator[str]:
     """An Elasticsearch of its own (own port and data), which this test stops and restarts."""
-    url = start_elasticsearch({"YUQING_ES_PORT": OUTAGE_PORT})
+    port = os.environ.get("YUQING_TEST_ES_OUTAGE_PORT") or free_port()
+    url = start_elasticsearch({"YUQING_ES_PORT": port})
     try:
         yield url
     finally:
-        run_es_script("stop", OUTAGE_PORT)
+        run_es_script("stop", port)
+        home = ROOT / ".cache" / "elasticsearch" / f"node-{port}"
+        if "YUQING_TEST_ES_OUTAGE_PORT" not in os.environ and home.is_dir():
+            shutil.rmtree(home)
 
 
 class Writer(threading.Thread):
@@ -222,6 +243,7 @@ class Writer(threading.Thread):
 @pytest.mark.elasticsearch
 @pytest.mark.slow
 def test_no_post_lost_when_elasticsearch_stops_mid_stream(outage_es: str, tmp_path: Path) -> None:
+    port = outage_es.rsplit(":", 1)[1]
     index = ElasticsearchIndex([outage_es], prefix=f"test-outage-{uuid.uuid4().hex[:8]}",
                                request_timeout=5)  # fmt: skip
     spooled = SpooledIndex(index, tmp_path / "spool")
@@ -229,10 +251,10 @@ def test_no_post_lost_when_elasticsearch_stops_mid_stream(outage_es: str, tmp_pa
     writer.start()
     try:
         writer.wait_batches(10)
-        run_es_script("stop", OUTAGE_PORT)
+        run_es_script("stop", port)
         writer.wait_batches(10)  # written while Elasticsearch is down
         spooled_during_outage = spooled.pending()
-        run_es_script("start", OUTAGE_PORT)
+        run_es_script("start", port)
         writer.wait_batches(10)
     finally:
         writer.stop.set()
