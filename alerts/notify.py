@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.delivery import Outbox
-from alerts.models import SEVERITY_RANK, Alert
+from alerts.models import SEVERITY_RANK, Alert, Destination
 from alerts.silences import SilenceBook
 from core.post import Severity
 from core.settings_rules import AlertRule
@@ -80,16 +80,8 @@ class Notifier:
         if rule is None or not rule.destinations:
             return self.outbox
         if rule.id not in self._outboxes:
-            base = self.outbox
-            chosen = [d for d in base.destinations.values() if d.id in rule.destinations]
-            self._outboxes[rule.id] = Outbox(
-                base.cases,
-                chosen,
-                zone=base.zone,
-                allow_private=base.allow_private,
-                hooks=base.hooks,
-                labels=base.labels,
-            )
+            chosen = [d for d in self.outbox.destinations.values() if d.id in rule.destinations]
+            self._outboxes[rule.id] = self._restricted(chosen)
         return self._outboxes[rule.id]
 
     def _log(self, conn: sqlite3.Connection, alert: Alert, now: datetime, outcome: str) -> None:
@@ -204,46 +196,61 @@ class Notifier:
                 counts.held += 1
                 self._log(conn, alert, now, "held")
                 return
-        if alert.severity != Severity.ESPECIALLY_MAJOR and self._stormy(conn, now):
-            self._fold(conn, alert, now)
-            self._mark(conn, alert, now)
+        outbox = self._outbox_for(rule)
+        targets = [
+            d
+            for d in outbox.destinations.values()
+            if d.wants("case.opened", alert.severity, alert.unit)
+        ]
+        over = (
+            []
+            if alert.severity == Severity.ESPECIALLY_MAJOR
+            else [d for d in targets if self._stormy(conn, d.id, now)]
+        )
+        if over:
+            for dest in over:
+                self._fold(conn, alert, now, dest.id)
             counts.folded += 1
             self._log(conn, alert, now, "folded")
-            return
-        self._outbox_for(rule).submit(alert, now)
+            if len(over) == len(targets):
+                self._mark(conn, alert, now)
+                return
+            outbox = self._restricted([d for d in targets if d not in over])
+        outbox.submit(alert, now)
         self._mark(conn, alert, now)
         counts.sent += 1
         self._log(conn, alert, now, "sent")
 
     # -- the storm cap -----------------------------------------------------------------------
 
-    def _stormy(self, conn: sqlite3.Connection, now: datetime) -> bool:
+    def _stormy(self, conn: sqlite3.Connection, destination: str, now: datetime) -> bool:
+        """Has ``destination`` had ``storm_cap`` case notifications within the storm window?"""
         sent = conn.execute(
-            "SELECT COUNT(*) FROM alert_log WHERE outcome = 'sent' AND rule != ? AND at > ?",
-            (STORM_RULE, _iso(now - self.storm_window)),
+            "SELECT COUNT(*) FROM deliveries WHERE destination = ? AND event LIKE 'case.%' "
+            "AND created_at > ?",
+            (destination, _iso(now - self.storm_window)),
         ).fetchone()[0]
         return int(sent) >= self.storm_cap
 
-    def _fold(self, conn: sqlite3.Connection, alert: Alert, now: datetime) -> None:
-        """Add ``alert`` to the digest of the current storm window (sent when it ends)."""
+    def _fold(self, conn: sqlite3.Connection, alert: Alert, now: datetime, dest: str) -> None:
+        """Add ``alert`` to ``dest``'s digest of the current storm window (sent when it ends)."""
         width = self.storm_window.total_seconds()
         bucket = datetime.fromtimestamp(now.timestamp() // width * width, UTC)
-        key = f"digest:{bucket.isoformat()}"
+        key = f"digest:{dest}@{bucket.isoformat()}"
         row = conn.execute(
             "SELECT count, alert FROM rule_pending "
             "WHERE rule = ? AND key = ? AND reason = 'digest'",
             (STORM_RULE, key),
         ).fetchone()
+        before = Alert.model_validate_json(row["alert"]) if row else None
         count = (row["count"] if row else 0) + 1
-        lines = (Alert.model_validate_json(row["alert"]).excerpt + "\n") if row else ""
+        earlier = before.excerpt + "\n" if before else ""
         digest = Alert(
             rule=STORM_RULE,
             key=key,
-            severity=_max(Alert.model_validate_json(row["alert"]).severity, alert.severity)
-            if row
-            else alert.severity,
+            severity=_max(before.severity, alert.severity) if before else alert.severity,
             title=f"告警风暴：另有 {count} 条告警已合并",
-            excerpt=(lines + f"[{alert.rule}] {alert.title}")[-2000:],
+            excerpt=(earlier + f"[{alert.rule}] {alert.title}")[-2000:],
             detected_at=bucket + self.storm_window,
         )
         conn.execute(
@@ -251,6 +258,17 @@ class Notifier:
             "VALUES (?, ?, 'digest', ?, ?, ?) ON CONFLICT(rule, key, reason) DO UPDATE "
             "SET count = excluded.count, alert = excluded.alert",
             (STORM_RULE, key, _iso(bucket + self.storm_window), count, digest.model_dump_json()),
+        )
+
+    def _restricted(self, destinations: list[Destination]) -> Outbox:
+        base = self.outbox
+        return Outbox(
+            base.cases,
+            destinations,
+            zone=base.zone,
+            allow_private=base.allow_private,
+            hooks=base.hooks,
+            labels=base.labels,
         )
 
     # -- release -------------------------------------------------------------------------------
@@ -277,7 +295,9 @@ class Notifier:
             )
             counts.released += 1
             if reason == "digest":
-                self.outbox.submit(alert, now)
+                dest = alert.key.removeprefix("digest:").split("@", 1)[0]
+                if dest in self.outbox.destinations:
+                    self._restricted([self.outbox.destinations[dest]]).submit(alert, now)
                 counts.sent += 1
                 self._log(conn, alert, now, "sent")
             elif reason == "aggregate":

@@ -290,6 +290,30 @@ def test_storm_cap_folds_the_excess_into_one_digest(tmp_path: Path, index: Flaky
     assert len(r.outcomes(rule="alert-storm")) == 1
 
 
+def test_the_storm_cap_counts_per_destination(tmp_path: Path, index: Flaky) -> None:
+    office = Destination(id="office", url="https://office.example.cn/hook")
+    unit = Destination(id="unit", url="https://unit.example.cn/hook", units=["u2"])
+    r = Rig(tmp_path / "state", index, [MATCH], destinations=[office, unit], storm_cap=3,
+            storm_window=timedelta(minutes=10))  # fmt: skip
+    r.run(START)
+    index.upsert([make_post(n, minutes(START, 0.5), units=["u1"]) for n in range(4)])
+    index.upsert([make_post(9, minutes(START, 0.6), units=["u2"])])
+    r.run(minutes(START, 1))
+    per_destination = r.rows(
+        "SELECT destination, COUNT(*) FROM deliveries GROUP BY destination ORDER BY destination"
+    )
+    # The office had its three; the unit's robot had none, so the u2 alert still reaches it.
+    assert per_destination == [("office", 3), ("unit", 1)]
+    r.run(minutes(START, 10))
+    digests = r.rows(
+        "SELECT destination FROM deliveries WHERE alert_id IN "
+        "(SELECT id FROM alerts WHERE rule = 'alert-storm')"
+    )
+    assert digests == [("office",)]
+    (title,) = r.rows("SELECT title FROM cases WHERE rule = 'alert-storm'")[0]
+    assert "另有 2 条" in title
+
+
 def test_an_invalid_rule_is_refused_and_the_others_keep_running(
     tmp_path: Path, index: Flaky
 ) -> None:
