@@ -190,12 +190,20 @@ class Engine:
             self.notifier.release(now, report.notified)
         return report
 
-    def _read(self, cursor: str | None) -> tuple[list[Post], str | None]:
-        """Every post indexed after ``cursor``; IndexUnavailable if the index is down."""
+    def lag(self, now: datetime) -> timedelta | None:
+        """How far the rules are behind ``now`` (the metric "alert-rule lag"); None before the
+        first run. Grows while the index is down."""
+        last_end = self._state().get("last_end")
+        return now - _dt(last_end) if last_end else None
+
+    def _read(self, cursor: str | None, keep: bool = True) -> tuple[list[Post], str | None]:
+        """Every post indexed after ``cursor`` (only the cursor unless ``keep``);
+        IndexUnavailable if the index is down."""
         posts: list[Post] = []
         while True:
             changes = self.index.changes_since(cursor, limit=PAGE)
-            posts += changes.posts
+            if keep:
+                posts += changes.posts
             if changes.cursor == cursor or len(changes.posts) < PAGE:
                 return posts, changes.cursor
             cursor = changes.cursor
@@ -205,7 +213,7 @@ class Engine:
         cursor: str | None = None
         if not self.backfill:
             try:
-                _, cursor = self._read(None)
+                _, cursor = self._read(None, keep=False)
             except IndexUnavailable as exc:
                 self._unavailable(now, str(exc), self._state(), report)
                 return

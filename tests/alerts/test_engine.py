@@ -98,6 +98,7 @@ def test_index_down_for_several_runs_then_back_loses_nothing(tmp_path: Path, ind
         if n == 3:
             r.restart()  # a restart during the outage changes nothing
     assert r.engine.windows("canteen")[-1].end == minutes(START, 1)  # the window did not advance
+    assert r.engine.lag(minutes(START, 4)) == timedelta(minutes=3)
     # "monitor degraded" went out once, by the operational path, after the second failure.
     assert r.deliveries("operational.") == ["operational.monitor_degraded"]
     assert r.rows("SELECT kind FROM alerts WHERE kind = 'operational'") == [("operational",)]
