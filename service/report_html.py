@@ -181,7 +181,9 @@ def render_html(report: dict[str, Any]) -> str:
     pieces.append(
         _figure(
             "信息来源分布",
-            bar_chart([(k, v, BAR) for k, v in posts["by_source"].items()]),
+            bar_chart(
+                [(labels["source"].get(k, k), v, BAR) for k, v in posts["by_source"].items()]
+            ),
         )
     )
     pieces.append(

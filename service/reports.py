@@ -77,6 +77,19 @@ def _span(start: datetime, end: datetime, settings: Settings) -> str:
     return f"{_local(start, settings)} 至 {_local(end, settings)}"
 
 
+def _every_day(by_day: dict[str, int], period: Period, settings: Settings) -> dict[str, int]:
+    """Posts per local day with the quiet days as zeros, so a weekly chart shows all seven
+    (a special report spanning months keeps only the days with posts)."""
+    first, last = period.start.astimezone(settings.tz), period.end.astimezone(settings.tz)
+    if last - first > timedelta(days=62):
+        return dict(sorted(by_day.items()))
+    days, day = {}, first.date()
+    while datetime.combine(day, time(), settings.tz) < last:
+        days[day.isoformat()] = by_day.get(day.isoformat(), 0)
+        day += timedelta(days=1)
+    return days
+
+
 def _local(value: datetime | None, settings: Settings) -> str | None:
     return value.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if value else None
 
@@ -214,7 +227,7 @@ def build_report(
         "generated_local": _local(now, settings),
         "posts": {
             "total": counts.total,
-            "by_day": dict(sorted(counts.by_day.items())),
+            "by_day": _every_day(counts.by_day, period, settings),
             "by_source": dict(sorted(counts.by_source.items(), key=lambda kv: -kv[1])),
             "by_sentiment": counts.by_sentiment,
             "by_category": {
@@ -224,6 +237,7 @@ def build_report(
             "by_severity": counts.by_severity,
         },
         "labels": {
+            "source": {s.id: s.name or s.id for s in settings.sources},
             "sentiment": SENTIMENT_LABELS,
             "category": {**CATEGORY_LABELS, "unclassified": "未分类"},
             "severity": {s.value: _severity_label(settings, s.value) for s in Severity},

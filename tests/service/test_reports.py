@@ -199,7 +199,9 @@ def test_weekly_report_covers_seven_days_and_charts_each_day(settings: Settings)
     index.close()
     assert period.label == "2026-11-12 至 2026-11-18" and report["title"] == "江州理工大学舆情周报"
     assert report["posts"]["total"] == 6
-    assert report["posts"]["by_day"] == {"2026-11-17": 1, "2026-11-18": 5}
+    by_day = report["posts"]["by_day"]
+    assert list(by_day) == [f"2026-11-{d}" for d in range(12, 19)]  # quiet days too
+    assert by_day["2026-11-17"] == 1 and by_day["2026-11-18"] == 5 and sum(by_day.values()) == 6
     html, _ = save_report(folder, report)
     assert html.read_text(encoding="utf-8").count("<svg") == 5  # four breakdowns and the days
 
