@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "sentiment"
 
 # Measured on the held-out split with the shipped model (docs/sentiment-data-card.md):
-# accuracy 0.8688 and negative F1 0.8477; pinned a little below so a regression fails.
+# accuracy 0.8698 and negative F1 0.8526; pinned a little below so a regression fails.
 ACCURACY_FLOOR = 0.86
-NEGATIVE_F1_FLOOR = 0.835
+NEGATIVE_F1_FLOOR = 0.84
 
 
 def _train_script() -> ModuleType:
@@ -78,6 +78,42 @@ def test_clear_cases_and_api(model: SentimentModel) -> None:
     assert isinstance(negative, SentimentResult)
     assert negative.label is Sentiment.NEGATIVE and negative.score < 0.2
     assert positive.label is Sentiment.POSITIVE and positive.score > 0.8
+
+
+# Posts of the kind the opinion office reads (complaints and praise about a university, a
+# hospital, a police station), written for this test after the model design was fixed, so they
+# were never used to choose anything. Weibo-only training got 15 of these 20 right.
+INSTITUTION_NEGATIVE = [
+    "医院挂号排了三个小时，护士还爱答不理的",
+    "学校强制学生实习，不去就不给毕业证，这合理吗？",
+    "这家医院乱收费，一个感冒花了八百多",
+    "宿舍楼漏水一个月了，报修好几次都没人来",
+    "学院领导打官腔，问题一拖再拖",
+    "食堂又涨价了，饭菜质量还越来越差",
+    "快递站态度极差，丢了件还不认账",
+    "老师上课就念PPT，一学期什么都没学到",
+    "派出所办事效率太低，跑了五趟还没办好",
+    "校园网又断了，每年交那么多钱就这服务？",
+]
+INSTITUTION_POSITIVE = [
+    "感谢急诊科的医生护士，凌晨还这么耐心",
+    "新图书馆太漂亮了，学习氛围特别好",
+    "学校给留校学生发了年夜饭，好暖心",
+    "导师人超好，论文一遍遍帮我改",
+    "今天的运动会太精彩了，为我们学院骄傲",
+    "社区工作人员很负责，半天就帮我办完了",
+    "校医院的阿姨特别细心，谢谢她",
+    "恭喜我校女排夺冠！",
+    "这次招聘会企业很多，收获满满",
+    "食堂新开的窗口很好吃，价格也公道",
+]
+INSTITUTION_FLOOR = 17  # of 20; the shipped model gets 18
+
+
+def test_institution_posts_spot_check(model: SentimentModel) -> None:
+    negative = model.scores(INSTITUTION_NEGATIVE)
+    positive = model.scores(INSTITUTION_POSITIVE)
+    assert int(np.sum(negative < 0.5) + np.sum(positive >= 0.5)) >= INSTITUTION_FLOOR
 
 
 def test_batch_equals_one_by_one_and_keeps_order(model: SentimentModel) -> None:
@@ -186,6 +222,8 @@ def _tiny_corpus(folder: Path) -> None:
         lines.append(f"1,{POSITIVE[i % 7]}，第{i}次{POSITIVE[(i + 3) % 7]}")
         lines.append(f"0,{NEGATIVE[i % 7]}，第{i}次{NEGATIVE[(i + 2) % 7]}")
     (folder / "weibo2018_train.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reviews = ["label,text", "0,饭菜难吃，送餐太慢", "1,好吃，送餐快", "0,难吃", "1,很好吃"]
+    (folder / "waimai_10k.csv").write_text("\n".join(reviews) + "\n", encoding="utf-8")
 
 
 def test_training_is_deterministic_and_export_matches_sklearn(
@@ -193,8 +231,9 @@ def test_training_is_deterministic_and_export_matches_sklearn(
 ) -> None:
     _tiny_corpus(tmp_path)
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
-    assert trainer.main(["--data", str(tmp_path), "--out", str(first), "--c", "2"]) == 0
-    assert trainer.main(["--data", str(tmp_path), "--out", str(second), "--c", "2"]) == 0
+    extra = ["--extra", "waimai_10k.csv=0.1"]
+    assert trainer.main(["--data", str(tmp_path), "--out", str(first), "--c", "2", *extra]) == 0
+    assert trainer.main(["--data", str(tmp_path), "--out", str(second), "--c", "2", *extra]) == 0
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as archive:
         assert sorted(archive.namelist()) == [
@@ -208,11 +247,26 @@ def test_training_is_deterministic_and_export_matches_sklearn(
     # The numpy-only runtime must give the probabilities scikit-learn gives.
     rows = trainer.load_rows(tmp_path / "weibo2018_train.csv")
     train, _ = trainer.split(rows)
-    tokens = [features(t) for t, _ in train]
-    fitted = trainer._fit(tokens, np.asarray([y for _, y in train]), 2.0, 20181)
-    probe = ["老师讲得很好，太棒了", "垃圾，气死了", "第3次", "好"]
+    reviews = trainer.load_rows(tmp_path / "waimai_10k.csv")
+    fitted = (trainer.Corpus.of(train) + trainer.Corpus.of(reviews, 0.1)).fit(2.0, 20181)
+    probe = ["老师讲得很好，太棒了", "垃圾，气死了", "第3次", "好", "饭菜难吃"]
     expected = trainer._proba(fitted, [features(t) for t in probe])
     assert np.allclose(SentimentModel.load(first).scores(probe), expected, atol=1e-5)
+
+
+def test_training_cross_validates_c_and_the_neutral_band(
+    tmp_path: Path, trainer: ModuleType
+) -> None:
+    _tiny_corpus(tmp_path)
+    out = tmp_path / "cv.npz"
+    args = ["--data", str(tmp_path), "--out", str(out), "--extra", "waimai_10k.csv=0.1"]
+    assert trainer.main([*args, "--c-grid", "0.5,2"]) == 0
+    model = SentimentModel.load(out)
+    assert model.meta["c"] in (0.5, 2.0)
+    assert 0.0 <= model.meta["cv_accuracy"] <= 1.0
+    assert model.meta["extra"] == {"waimai_10k.csv": 0.1} and model.meta["extra_rows"] == 4
+    low, high = model.neutral_band
+    assert 0.25 <= low <= 0.5 <= high <= 0.75 and low + high == pytest.approx(1.0)
 
 
 def test_training_refuses_bad_data(tmp_path: Path, trainer: ModuleType) -> None:
@@ -221,4 +275,10 @@ def test_training_refuses_bad_data(tmp_path: Path, trainer: ModuleType) -> None:
     assert (
         trainer.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.npz")]) == 2
     )
+    _tiny_corpus(tmp_path)
+    out = tmp_path / "m.npz"
+    for spec in ["waimai_10k.csv", "waimai_10k.csv=2", "weibo2018_train.csv=0.5", "x.csv=0.1"]:
+        assert trainer.main(["--data", str(tmp_path), "--out", str(out), "--extra", spec]) == 2
+    for grid in ["", "1,x", "0,1", "-2"]:
+        assert trainer.main(["--data", str(tmp_path), "--out", str(out), "--c-grid", grid]) == 2
     assert not (tmp_path / "m.npz").exists()
