@@ -30,7 +30,7 @@ from service.controls import Controls
 from service.wiring import data_dir, open_index
 from store.base import IndexUnavailable, PostIndex
 from store.query import QueryError
-from store.state import StateDB, StateError
+from store.state import StateDB
 
 Scope = Literal["read", "write"]
 _bearer = HTTPBearer(auto_error=False, description="a token from the `api.tokens` settings")
@@ -432,11 +432,3 @@ def create_app(
 
     app.state.index, app.state.state_db, app.state.crawls = index, state, starter
     return app
-
-
-def check_ready(settings: Settings) -> None:
-    """Open the stores once before serving, so a broken setup fails at start with its reason."""
-    try:
-        StateDB.in_data_dir(data_dir(settings)).close()
-    except StateError as exc:
-        raise UserError(str(exc)) from None

@@ -278,6 +278,34 @@ def save_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
     return html_path, json_path
 
 
+@dataclass(frozen=True)
+class Produced:
+    report: dict[str, Any]
+    html: Path
+    json: Path
+    announced: list[str]  # delivery ids queued
+
+
+def produce(
+    settings: Settings,
+    index: PostIndex,
+    state: StateDB,
+    kind: Kind,
+    now: datetime,
+    on: date | None = None,
+    case: Case | None = None,
+    send: bool = True,
+) -> Produced:
+    """Build, save and (with ``send``) announce one report: what `yuqing report` does, and what
+    the daemon calls at ``reports.daily_at`` and on ``reports.weekly_day``."""
+    folder = settings.storage.data_dir
+    period = period_for(kind, settings, now, on, case)
+    report = build_report(settings, index, state, folder, period, now, case)
+    html_path, json_path = save_report(folder, report)
+    queued = announce(settings, state, report, now) if send else []
+    return Produced(report, html_path, json_path, queued)
+
+
 def report_link(settings: Settings, name: str) -> str:
     """Where the API serves the report (`yuqing serve` on ``api.listen``)."""
     return f"http://{settings.api.listen}/v1/reports/{name}"

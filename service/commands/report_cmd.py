@@ -41,13 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alerts.cases import CaseBook, CaseError
-    from service.reports import (
-        announce,
-        build_report,
-        period_for,
-        report_link,
-        save_report,
-    )
+    from service.reports import produce, report_link
     from store.base import IndexUnavailable
     from store.state import StateDB, StateError
 
@@ -66,21 +60,21 @@ def run(args: argparse.Namespace) -> int:
             case = CaseBook(state, zone=settings.timezone).get(args.case)
         except CaseError as exc:
             raise UserError(str(exc)) from None
-    period = period_for(args.kind, settings, now, args.date, case)
     index = open_index(settings)
     try:
-        report = build_report(settings, index, state, folder, period, now, case)
+        done = produce(
+            settings, index, state, args.kind, now, args.date, case, not args.no_announce
+        )
     except IndexUnavailable as exc:
         raise UserError(f"the index is not reachable: {exc}") from None
     finally:
         index.close()
-    html_path, json_path = save_report(folder, report)
-    print(f"{report['title']}（{period.label}）: {html_path}")
-    print(f"  data: {json_path}")
-    if not args.no_announce and settings.reports.destinations:
-        queued = announce(settings, state, report, now)
+    report = done.report
+    print(f"{report['title']}（{report['period']['label']}）: {done.html}")
+    print(f"  data: {done.json}")
+    if done.announced:
         print(
             f"  announced to {', '.join(settings.reports.destinations)} "
-            f"({len(queued)} queued): {report_link(settings, report['name'])}"
+            f"({len(done.announced)} queued): {report_link(settings, report['name'])}"
         )
     return 0
