@@ -27,6 +27,7 @@ from core.settings_loader import load
 from service.api import create_app
 from service.api_ops import ThreadCrawlStarter
 from service.controls import Controls
+from service.reports import produce
 from store.patrol_log import Patrol, PatrolLog
 from store.sqlite import SqliteIndex
 from store.state import StateDB
@@ -349,21 +350,23 @@ def test_incident_mode_is_stored_and_ends(client: TestClient, settings: Settings
 
 
 def test_reports_are_listed_and_fetched(client: TestClient, settings: Settings) -> None:
-    folder = settings.storage.data_dir / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "daily-2026-11-19.html").write_text("<html>日报</html>", encoding="utf-8")
-    (folder / "daily-2026-11-19.json").write_text(
-        '{"kind": "daily", "title": "舆情日报", "period": {}}', encoding="utf-8"
-    )
+    index = open_index(settings)
+    state = StateDB.in_data_dir(settings.storage.data_dir)
+    produce(settings, index, state, "daily", NOW, send=False)
+    index.close()
     listed = client.get("/v1/reports", headers=auth(READ)).json()
-    assert listed[0]["name"] == "daily-2026-11-19" and listed[0]["title"] == "舆情日报"
-    html = client.get("/v1/reports/daily-2026-11-19", headers=auth(READ))
-    assert html.status_code == 200 and "日报" in html.text
+    assert [r["name"] for r in listed] == ["daily-2026-11-18"]
+    assert listed[0]["title"] == "江州理工大学舆情日报" and listed[0]["kind"] == "daily"
+    html = client.get(listed[0]["html"], headers=auth(READ))
+    assert html.status_code == 200 and "江州理工大学舆情日报" in html.text and "<svg" in html.text
     assert html.headers["content-type"].startswith("text/html")
-    assert client.get("/v1/reports/daily-2026-11-19.json", headers=auth()).json()["kind"] == "daily"
-    assert client.get("/v1/reports/daily-2026-01-01", headers=auth()).status_code == 404
-    sneaky = client.get("/v1/reports/..%2Fstate.sqlite3", headers=auth())
-    assert sneaky.status_code in (400, 404)
+    data = client.get(listed[0]["json"], headers=auth()).json()
+    assert data["posts"]["total"] == 1 and data["cases"]["new"][0]["ref"] == "C000001"
+    missing = client.get("/v1/reports/daily-2026-01-01", headers=auth())
+    assert missing.status_code == 404 and "GET /v1/reports lists them" in missing.json()["detail"]
+    for sneaky in ("..%2Fstate.sqlite3", "daily-x.sqlite3", "weekly-2026-11-18.py"):
+        answer = client.get(f"/v1/reports/{sneaky}", headers=auth())
+        assert answer.status_code in (400, 404) and "detail" in answer.json()
 
 
 def test_metrics_are_computed_from_the_stores(client: TestClient) -> None:

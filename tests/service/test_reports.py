@@ -20,7 +20,7 @@ from core.post import Category, Post, Sentiment, Severity
 from core.settings import Settings
 from core.settings_loader import load
 from service.cli import main
-from service.reports import announce, build_report, period_for, save_report
+from service.reports import announce, build_report, period_for, produce, save_report
 from service.wiring import segmenter_for
 from store.patrol_log import Patrol, PatrolLog
 from store.sqlite import SqliteIndex
@@ -272,6 +272,25 @@ def test_report_command_writes_the_files_and_queues_the_webhooks(
     )
     special = capsys.readouterr().out
     assert "江州理工大学舆情专报" in special and "special-C000001-" in special
+
+
+def test_special_report_is_about_its_case(settings: Settings) -> None:
+    folder = settings.storage.data_dir
+    state = StateDB.in_data_dir(folder)
+    case = CaseBook(state).get(1)
+    index = SqliteIndex(folder, segmenter=segmenter_for(settings))
+    try:
+        done = produce(settings, index, state, "special", NOW, case=case, send=False)
+    finally:
+        index.close()
+    report = done.report
+    assert report["name"] == "special-C000001-2026-11-18-1700" and done.announced == []
+    assert report["period"]["start"] == (START - timedelta(days=1)).isoformat()
+    assert report["period"]["end"] == NOW.isoformat()
+    assert report["posts"]["total"] == 6  # a day before detection reaches back to post 6
+    assert report["case"]["ref"] == "C000001" and report["case"]["events"][0]["kind"] == "opened"
+    html = done.html.read_text(encoding="utf-8")
+    assert "江州理工大学舆情专报" in html and "专报事件" in html
 
 
 @pytest.mark.parametrize(
