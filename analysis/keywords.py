@@ -43,6 +43,7 @@ def jieba_idf() -> tuple[dict[str, float], float]:
     return table, values[len(values) // 2]
 
 
+@lru_cache(maxsize=65536)
 def is_keyword_candidate(word: str) -> bool:
     return (
         len(word) >= MIN_WORD_LENGTH

@@ -62,6 +62,8 @@ class CueMatcher:
             else:
                 words[normalize(cue)] = cue
         self._words = words
+        self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
+        self._prefixes = {w[:n] for w in words for n in range(1, len(w))}
         self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
         shared = _shared_words()
         self._cut: Callable[[str], list[str]]
@@ -93,14 +95,30 @@ class CueMatcher:
                 joined += tokens[j]
                 if joined in self._words:
                     hits.append(Hit(self._words[joined], starts[i]))
+                if joined not in self._prefixes:
+                    break  # no cue starts this way: longer runs cannot match either
             token = tokens[i]
             if len(token) >= 3 and token not in self._words:
-                for sub in self._segmenter.index_tokens(token):
-                    if sub != token and sub in self._words:
-                        hits.append(Hit(self._words[sub], starts[i] + token.find(sub)))
+                for sub, offset in self._subwords(token):
+                    hits.append(Hit(self._words[sub], starts[i] + offset))
         for cue, pattern in self._patterns:
             hits.extend(Hit(cue, m.start(), m.group()) for m in pattern.finditer(norm))
         return hits
+
+    def _subwords(self, token: str) -> tuple[tuple[str, int], ...]:
+        """The cues among a long token's search-mode sub-words, with their offsets; cached,
+        since the same words recur in post after post."""
+        found = self._subword_cache.get(token)
+        if found is None:
+            found = tuple(
+                (sub, token.find(sub))
+                for sub in self._segmenter.index_tokens(token)
+                if sub != token and sub in self._words
+            )
+            if len(self._subword_cache) >= 65536:
+                self._subword_cache.clear()
+            self._subword_cache[token] = found
+        return found
 
 
 @lru_cache(maxsize=4)
