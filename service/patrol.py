@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -23,6 +23,9 @@ from core.post import utcnow
 from core.settings import Settings, Source
 from core.settings_loader import config_path
 from crawler.runner import CrawlJob, SourceSummary, job_for
+
+if TYPE_CHECKING:
+    from service.duties import Duties
 
 logger = logging.getLogger("yuqing.patrol")
 
@@ -35,6 +38,18 @@ def trigger_for(source: Source, tz: str) -> IntervalTrigger | CronTrigger:
         return CronTrigger.from_crontab(schedule.cron, timezone=tz)
     assert schedule.interval is not None  # the settings insist on one of the two
     return IntervalTrigger(seconds=int(schedule.interval.total_seconds()), timezone=tz)
+
+
+def _logged(func: Callable[[], object], name: str) -> Callable[[], None]:
+    """A duty that fails is logged and tried at its next turn; it never stops the daemon."""
+
+    def run() -> None:
+        try:
+            func()
+        except Exception:
+            logger.exception("%s failed; trying again at its next turn", name)
+
+    return run
 
 
 def crawl_in_child(job: CrawlJob, timeout: timedelta) -> list[SourceSummary]:
@@ -84,11 +99,25 @@ class Patrol:
         self.settings = settings
         self.config = config
         self.report = report
+        self.duties: Duties | None = None
+
+    def incidents(self) -> None:
+        """Crawl the sources under incident watch (7x24 during an event, DOMAIN.md §1)."""
+        if self.duties is None:
+            return
+        wanted = self.duties.incident_sources()
+        sources = [s for s in self.settings.sources if s.id in wanted]
+        if sources:
+            self.run_sources(sources)
 
     def sources(self) -> list[Source]:
         return [s for s in self.settings.sources if s.enabled]
 
     def run_sources(self, sources: list[Source]) -> list[SourceSummary]:
+        if self.duties is not None:  # switched off from the API since the daemon started
+            sources = [s for s in sources if self.duties.source_enabled(s.id, s.enabled)]
+            if not sources:
+                return []
         job = job_for(self.settings, sources, config=str(config_path(self.config).resolve()))
         summaries = crawl_in_child(job, self.settings.crawl.run_timeout)
         for summary in summaries:
@@ -98,12 +127,17 @@ class Patrol:
     def once(self) -> list[SourceSummary]:
         return self.run_sources(self.sources())
 
-    def forever(self) -> None:
-        scheduler = BlockingScheduler(timezone=self.settings.timezone)
+    def forever(self, duties: Duties | None = None) -> None:
+        """Patrol until stopped; with ``duties``, also evaluate alert rules every minute, send
+        webhooks, chase due cases, make the daily and weekly reports and purge old evidence."""
+        self.duties = duties
+        settings = self.settings
+        tz = settings.timezone
+        scheduler = BlockingScheduler(timezone=tz)
         for source in self.sources():
             scheduler.add_job(
                 self.run_sources,
-                trigger_for(source, self.settings.timezone),
+                trigger_for(source, tz),
                 args=[[source]],
                 id=source.id,
                 name=f"patrol {source.id}",
@@ -112,6 +146,45 @@ class Patrol:
                 misfire_grace_time=None,
                 next_run_time=utcnow(),  # the first patrol starts at once
             )
+        if duties is not None:
+            every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+            incident = int(settings.crawl.incident_interval.total_seconds())
+            reports = settings.reports
+            weekday = str(reports.weekly_day)[:3].lower()
+            jobs: list[tuple[Callable[[], object], Any, str]] = [
+                (duties.alerts, IntervalTrigger(seconds=60, timezone=tz), "alert rules"),
+                (duties.deliver, IntervalTrigger(seconds=10, timezone=tz), "webhooks"),
+                (duties.escalate, IntervalTrigger(minutes=5, timezone=tz), "督办"),
+                (
+                    self.incidents,
+                    IntervalTrigger(seconds=max(30, incident), timezone=tz),
+                    "incident watch",
+                ),
+                (
+                    duties.daily_report,
+                    CronTrigger(
+                        hour=reports.daily_at.hour, minute=reports.daily_at.minute, timezone=tz
+                    ),
+                    "daily report",
+                ),
+                (
+                    duties.weekly_report,
+                    CronTrigger(
+                        day_of_week=weekday,
+                        hour=reports.weekly_at.hour,
+                        minute=reports.weekly_at.minute,
+                        timezone=tz,
+                    ),
+                    "weekly report",
+                ),
+                (
+                    duties.purge_evidence,
+                    CronTrigger(hour=3, minute=17, timezone=tz),
+                    "evidence purge",
+                ),
+            ]
+            for func, trigger, name in jobs:
+                scheduler.add_job(_logged(func, name), trigger, id=name, name=name, **every)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             logger.info("stopping: the running crawls finish first")

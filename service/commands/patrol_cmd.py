@@ -9,6 +9,7 @@ import sys
 from crawler.runner import SourceSummary
 from service.cli import UserError
 from service.commands.crawl_cmd import format_summary
+from service.duties import Duties
 from service.patrol import Patrol
 from service.wiring import SetupError, data_dir, settings_from_args
 
@@ -16,10 +17,12 @@ from service.wiring import SetupError, data_dir, settings_from_args
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "patrol",
-        help="the patrol daemon: crawl every enabled source on its schedule (Ctrl-C stops)",
+        help="the patrol daemon: crawl, alert, deliver, chase cases, report (Ctrl-C stops)",
         description="Patrols every enabled source of the institution on its own schedule, each "
-        "crawl in a child process with a time limit, and records every run in the patrol log. "
-        "SIGTERM or Ctrl-C stops it after the running crawls finish.",
+        "crawl in a child process with a time limit, and records every run in the patrol log; "
+        "evaluates the alert rules every minute, sends webhooks, chases due cases and makes "
+        "the daily and weekly reports. SIGTERM or Ctrl-C stops it after the running crawls "
+        "finish.",
     )
     p.add_argument("--once", action="store_true", help="patrol every source once, then exit")
     p.set_defaults(func=run)
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except SetupError as exc:
         raise UserError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
     patrol = Patrol(settings, args.config, _report)
     sources = patrol.sources()
     if not sources:
@@ -48,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         summaries = patrol.once()
         return 1 if summaries and all(s.outcome == "failed" for s in summaries) else 0
+    duties = Duties(settings)
     try:
-        patrol.forever()
+        patrol.forever(duties)
     except KeyboardInterrupt:
         print("yuqing patrol: stopped", file=sys.stderr)
+    finally:
+        duties.close()
     return 0
