@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -13,7 +13,9 @@ from alerts.cases import CaseBook
 from alerts.payload import (
     EXCERPT_CHARS,
     CaseData,
+    CaseEventType,
     EscalationInfo,
+    OperationalEventType,
     case_payload,
     operational_payload,
     parse,
@@ -111,3 +113,14 @@ def test_payloads_stay_small_and_link_evidence(book: CaseBook) -> None:
     assert len(json.dumps(body, ensure_ascii=False).encode()) < 4096
     assert body["data"]["evidence"].startswith("https://")
     assert parse(json.dumps(body)).type == "case.opened"
+
+
+@pytest.mark.parametrize("event", get_args(OperationalEventType))
+def test_every_operational_type_is_in_the_schema(event: str) -> None:
+    body = json.loads(to_json(operational_payload(event, "说明", "cs", START)))  # type: ignore[arg-type]  # each Literal member
+    assert errors(body, SCHEMA, SCHEMA) == []
+
+
+def test_every_case_type_is_in_the_schema() -> None:
+    listed = SCHEMA["$defs"]["case_payload"]["properties"]["type"]["enum"]
+    assert set(listed) == set(get_args(CaseEventType))
