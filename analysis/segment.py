@@ -177,13 +177,12 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Precise-mode words, punctuation and spaces dropped: what a query or a rule means."""
+        return self.cut_normalized(normalize(text))
+
+    def cut_normalized(self, norm: str) -> list[str]:
+        """``cut`` of text the caller has already normalised (normalize() is not free)."""
         # isalnum() first: a plain word needs no per-character look.
-        return [
-            t
-            for _, ts in self._blocks(normalize(text), True)
-            for t in ts
-            if t.isalnum() or _is_word(t)
-        ]
+        return [t for _, ts in self._blocks(norm, True) for t in ts if t.isalnum() or _is_word(t)]
 
     def tokens(self, text: str) -> list[Token]:
         """``cut`` with each word's offsets in the normalised text (for proximity and "why")."""

@@ -65,42 +65,52 @@ class CueMatcher:
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         self._prefixes = {w[:n] for w in words for n in range(1, len(w))}
         self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
+        # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
+        # tokens are all here is done with one C-level set test.
+        self._boring: set[str] = set()
         shared = _shared_words()
-        self._cut: Callable[[str], list[str]]
+        self._prepare: Callable[[str], _Prepared]
         if words.keys() <= shared:
             self._segmenter = _segmenter(shared)
-            self._cut = _shared_cut
+            self._prepare = _shared_prepared
         else:
             self._segmenter = _segmenter(frozenset(words))
-            self._cut = self._segmenter.cut
+            self._prepare = self._prepared
+
+    def _prepared(self, text: str) -> _Prepared:
+        norm = normalize(text)
+        return _Prepared(norm, self._segmenter.cut_normalized(norm))
 
     def find(self, text: str) -> list[Hit]:
         # Stripped, so "\ntext" (no title) and "text" share the cached cut.
-        text = text.strip()
-        norm = normalize(text)
-        tokens = self._cut(text)
+        prepared = self._prepare(text.strip())
+        tokens, norm = prepared.tokens, prepared.norm
         hits: list[Hit] = []
-        # Offsets come from re-finding each token after the previous one (cut drops punctuation).
-        starts, cursor = [], 0
-        for token in tokens:
-            at = norm.find(token, cursor)
-            at = cursor if at < 0 else at
-            starts.append(at)
-            cursor = at + len(token)
-        for i in range(len(tokens)):
-            joined = ""
-            for j in range(i, min(i + self.MAX_RUN, len(tokens))):
-                if j > i and starts[j] != starts[j - 1] + len(tokens[j - 1]):
-                    break  # punctuation between: not one phrase
-                joined += tokens[j]
-                if joined in self._words:
-                    hits.append(Hit(self._words[joined], starts[i]))
-                if joined not in self._prefixes:
-                    break  # no cue starts this way: longer runs cannot match either
-            token = tokens[i]
-            if len(token) >= 3 and token not in self._words:
-                for sub, offset in self._subwords(token):
-                    hits.append(Hit(self._words[sub], starts[i] + offset))
+        boring = self._boring
+        if not boring.issuperset(tokens):
+            words, prefixes = self._words, self._prefixes
+            for i, token in enumerate(tokens):
+                if token in boring:
+                    continue
+                starts_run = token in words or token in prefixes
+                subs = self._subwords(token) if len(token) >= 3 and token not in words else ()
+                if not starts_run and not subs:
+                    if len(boring) >= 65536:
+                        boring.clear()
+                    boring.add(token)
+                    continue
+                starts = prepared.starts()
+                joined = ""
+                for j in range(i, min(i + self.MAX_RUN, len(tokens))):
+                    if j > i and starts[j] != starts[j - 1] + len(tokens[j - 1]):
+                        break  # punctuation between: not one phrase
+                    joined += tokens[j]
+                    if joined in words:
+                        hits.append(Hit(words[joined], starts[i]))
+                    if joined not in prefixes:
+                        break  # no cue starts this way: longer runs cannot match either
+                for sub, offset in subs:
+                    hits.append(Hit(words[sub], starts[i] + offset))
         for cue, pattern in self._patterns:
             hits.extend(Hit(cue, m.start(), m.group()) for m in pattern.finditer(norm))
         return hits
@@ -134,7 +144,32 @@ def _shared_words() -> frozenset[str]:
     return frozenset(w for w in words if not w.startswith("re:"))
 
 
+class _Prepared:
+    """A post's normalised text and cue-dictionary tokens; the tokens' offsets are worked out
+    only when a token may be a cue (most posts need none)."""
+
+    __slots__ = ("_starts", "norm", "tokens")
+
+    def __init__(self, norm: str, tokens: list[str]) -> None:
+        self.norm = norm
+        self.tokens = tokens
+        self._starts: list[int] | None = None
+
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            # Re-finding each token after the previous one (the cut drops punctuation).
+            norm, starts, cursor = self.norm, [], 0
+            for token in self.tokens:
+                at = norm.find(token, cursor)
+                at = cursor if at < 0 else at
+                starts.append(at)
+                cursor = at + len(token)
+            self._starts = starts
+        return self._starts
+
+
 @lru_cache(maxsize=256)
-def _shared_cut(text: str) -> list[str]:  # callers only read the list
+def _shared_prepared(text: str) -> _Prepared:  # callers only read it
     # Category and severity look at the same post one after the other: cut it once.
-    return _segmenter(_shared_words()).cut(text)
+    norm = normalize(text)
+    return _Prepared(norm, _segmenter(_shared_words()).cut_normalized(norm))
