@@ -70,6 +70,8 @@ class IdfModel:
         self.use_jieba_prior = use_jieba_prior
         self.docs = 0
         self.df: Counter[str] = Counter()
+        self._prior_cache: dict[str, float] = {}
+        self._prior_key = prior_docs
 
     def update(self, tokens: Iterable[str]) -> None:
         """Count one document (the tokens of one post)."""
@@ -80,10 +82,23 @@ class IdfModel:
         prior_df = 0.0
         prior_docs = 0
         if self.use_jieba_prior and self.prior_docs:
-            table, median = jieba_idf()
             prior_docs = self.prior_docs
-            prior_df = prior_docs * math.exp(-table.get(word, median))
+            prior_df = self._prior_df(word)
         return math.log((prior_docs + self.docs + 1) / (prior_df + self.df[word] + 1)) + 1
+
+    def _prior_df(self, word: str) -> float:
+        # Cached per word (the same words recur); keyed on the prior, which a caller may change.
+        key = self.prior_docs
+        if self._prior_key != key:
+            self._prior_cache, self._prior_key = {}, key
+        value = self._prior_cache.get(word)
+        if value is None:
+            table, median = jieba_idf()
+            value = key * math.exp(-table.get(word, median))
+            if len(self._prior_cache) >= 65536:
+                self._prior_cache.clear()
+            self._prior_cache[word] = value
+        return value
 
     def prune(self, max_terms: int) -> None:
         """Keep memory bounded: drop the rarest words beyond ``max_terms``."""

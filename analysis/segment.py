@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 
 import jieba
@@ -82,39 +84,33 @@ def _base_dictionary(fast: bool) -> _Dictionary:
     return _Dictionary({}, fast)
 
 
-def _spans(tokens: list[str], offset: int) -> list[tuple[int, int]]:
-    spans = []
-    for token in tokens:
-        spans.append((offset, offset + len(token)))
-        offset += len(token)
-    return spans
-
-
 def _guard(tokens: list[str], base: list[str], own: frozenset[str]) -> list[str]:
     """Where jieba alone finds a longer word around one of the institution's words (苏大强
     around 苏大), keep jieba's cut of that stretch: an alias must not steal characters."""
-    mine, theirs = _spans(tokens, 0), _spans(base, 0)
+    # Both cuts cover the same text, so each is told by its start offsets (plus the end).
+    mine = list(accumulate(map(len, tokens), initial=0))
+    theirs = list(accumulate(map(len, base), initial=0))
     # Stretches are widened to boundaries both cuts share, so the two cuts splice cleanly.
-    common = {s for s, _ in mine} & {s for s, _ in theirs}
-    common.add(mine[-1][1])
+    common = sorted(set(mine[:-1]).intersection(theirs[:-1]) | {mine[-1]})
     regions: list[tuple[int, int]] = []
-    for (start, end), token in zip(mine, tokens, strict=True):
+    for i, token in enumerate(tokens):
         if token not in own:
             continue
-        for b_start, b_end in theirs:
-            if b_start <= start and end <= b_end and b_end - b_start > end - start:
-                lo = max(c for c in common if c <= b_start)
-                hi = min(c for c in common if c >= b_end)
-                regions.append((lo, hi))
-                break
+        start, end = mine[i], mine[i + 1]
+        k = bisect_right(theirs, start) - 1  # jieba's word holding this one's first character
+        b_start, b_end = theirs[k], theirs[k + 1]
+        if end <= b_end and b_end - b_start > end - start:
+            lo = common[bisect_right(common, b_start) - 1]
+            hi = common[bisect_left(common, b_end)]
+            regions.append((lo, hi))
     if not regions:
         return tokens
 
     def inside(start: int) -> bool:
         return any(lo <= start < hi for lo, hi in regions)
 
-    picked = [(s, t) for (s, _), t in zip(mine, tokens, strict=True) if not inside(s)]
-    picked += [(s, t) for (s, _), t in zip(theirs, base, strict=True) if inside(s)]
+    picked = [(s, t) for s, t in zip(mine, tokens, strict=False) if not inside(s)]
+    picked += [(s, t) for s, t in zip(theirs, base, strict=False) if inside(s)]
     picked.sort(key=lambda pair: pair[0])
     return [t for _, t in picked]
 
@@ -143,6 +139,7 @@ class Segmenter:
         self._freq: dict[str, int] = self._dict.jieba.FREQ
         # Words only this institution knows: never a sub-word of someone else's word.
         self._only_ours = frozenset(w for w in self.words if not base.jieba.FREQ.get(w))
+        self._subword_cache: dict[str, tuple[tuple[int, str], ...]] = {}
 
     def _blocks(self, text: str, guarded: bool) -> Iterator[tuple[int, list[str]]]:
         """(offset, tokens) per jieba block of normalised text; between blocks jieba yields
@@ -220,15 +217,23 @@ class Segmenter:
             for i, gram in self._subwords(t.word)
         ]
 
-    def _subwords(self, word: str) -> Iterator[tuple[int, str]]:
-        freq, own, ours = self._freq, self.words, self._only_ours
-        known = word in own
-        n = len(word)
-        for size in (2, 3) if n > 3 else (2,):
-            for i in range(n - size + 1):
-                gram = word[i : i + size]
-                if freq.get(gram) and (known or gram not in ours):
-                    yield i, gram
+    def _subwords(self, word: str) -> tuple[tuple[int, str], ...]:
+        # Cached: the same long words recur post after post, and the answer never changes.
+        found = self._subword_cache.get(word)
+        if found is None:
+            freq, own, ours = self._freq, self.words, self._only_ours
+            known = word in own
+            n = len(word)
+            found = tuple(
+                (i, word[i : i + size])
+                for size in ((2, 3) if n > 3 else (2,))
+                for i in range(n - size + 1)
+                if freq.get(word[i : i + size]) and (known or word[i : i + size] not in ours)
+            )
+            if len(self._subword_cache) >= 65536:
+                self._subword_cache.clear()
+            self._subword_cache[word] = found
+        return found
 
 
 @lru_cache(maxsize=1)

@@ -89,8 +89,10 @@ class CueMatcher:
         boring = self._boring
         if not boring.issuperset(tokens):
             words, prefixes = self._words, self._prefixes
-            for i, token in enumerate(tokens):
-                if token in boring:
+            fresh = set(tokens).difference(boring)
+            for i in [i for i, token in enumerate(tokens) if token in fresh]:
+                token = tokens[i]
+                if token in boring:  # classified just now, at an earlier position
                     continue
                 starts_run = token in words or token in prefixes
                 subs = self._subwords(token) if len(token) >= 3 and token not in words else ()
