@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
-from analysis.folding import ClusterAssignment, Folder
+from analysis.folding import ClusterAssignment, Folder, Signed
 from analysis.keywords import IdfModel, Keyword, keywords
 from analysis.routing import Route, Router
 from analysis.segment import Segmenter
@@ -68,9 +68,17 @@ class Analyzer:
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items])
-        return [self._one(item, mood) for item, mood in zip(items, moods, strict=True)]
+        signed: list[Signed | None] = [None] * len(items)
+        if self.folder is not None:  # the batch's repost signatures in one numpy pass
+            folded = [n for n, item in enumerate(items) if item.id is not None]
+            texts = [f"{items[n].title} {items[n].text}" for n in folded]
+            for n, one in zip(folded, self.folder.sign_many(texts), strict=True):
+                signed[n] = one
+        return [
+            self._one(item, mood, one) for item, mood, one in zip(items, moods, signed, strict=True)
+        ]
 
-    def _one(self, item: Item, mood: SentimentResult) -> Analysis:
+    def _one(self, item: Item, mood: SentimentResult, signed: Signed | None = None) -> Analysis:
         if self.rules is not None:
             post = self.rules.tokenize(item.title, item.text)
             words = [t.word for tokens in post.fields.values() for t in tokens]
@@ -82,7 +90,7 @@ class Analyzer:
             self.idf.update(set(words))
         category = self.categorizer.classify(item.text, item.title)
         units = self.router.route(words) if self.router is not None else []
-        cluster = self._fold(item)
+        cluster = self._fold(item, signed)
         folded = self.folder.cluster(cluster.id) if self.folder and cluster else None
         now = item.time or datetime.now(UTC)
         severity = assess(
@@ -111,11 +119,15 @@ class Analyzer:
             cluster=cluster,
         )
 
-    def _fold(self, item: Item) -> ClusterInfo | None:
+    def _fold(self, item: Item, signed: Signed | None = None) -> ClusterInfo | None:
         if self.folder is None or item.id is None:
             return None
         assignment: ClusterAssignment = self.folder.add(
-            item.id, f"{item.title} {item.text}", item.site or "?", item.time or datetime.now(UTC)
+            item.id,
+            f"{item.title} {item.text}",
+            item.site or "?",
+            item.time or datetime.now(UTC),
+            signed,
         )
         info = self.folder.cluster(assignment.cluster_id)
         sites = len(info.sites) if info else 1

@@ -79,6 +79,8 @@ class CueMatcher:
 
     def _prepared(self, text: str) -> _Prepared:
         norm = normalize(text)
+        if not _any_of(frozenset(self._words)).search(norm):
+            return _Prepared(norm, [])
         return _Prepared(norm, self._segmenter.cut_normalized(norm))
 
     def find(self, text: str) -> list[Hit]:
@@ -174,4 +176,15 @@ class _Prepared:
 def _shared_prepared(text: str) -> _Prepared:  # callers only read it
     # Category and severity look at the same post one after the other: cut it once.
     norm = normalize(text)
-    return _Prepared(norm, _segmenter(_shared_words()).cut_normalized(norm))
+    words = _shared_words()
+    if not _any_of(words).search(norm):
+        return _Prepared(norm, [])
+    return _Prepared(norm, _segmenter(words).cut_normalized(norm))
+
+
+@lru_cache(maxsize=4)
+def _any_of(words: frozenset[str]) -> re.Pattern[str]:
+    """Finds any of the words anywhere in the text. Every cue a cut can find (a token, a run
+    of adjacent tokens, a sub-word) is a piece of the normalised text, so a text without any
+    needs no cut: about half the posts."""
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
