@@ -86,6 +86,21 @@ class IdfModel:
             prior_df = self._prior_df(word)
         return math.log((prior_docs + self.docs + 1) / (prior_df + self.df[word] + 1)) + 1
 
+    def idfs(self, words: Iterable[str]) -> list[float]:
+        """``idf`` of each word: the same numbers, with the per-call set-up done once."""
+        prior_df = 0.0
+        prior_docs = 0
+        with_prior = bool(self.use_jieba_prior and self.prior_docs)
+        if with_prior:
+            prior_docs = self.prior_docs
+        docs, df, prior, log = prior_docs + self.docs + 1, self.df, self._prior_df, math.log
+        out = []
+        for word in words:
+            if with_prior:
+                prior_df = prior(word)
+            out.append(log(docs / (prior_df + df[word] + 1)) + 1)
+        return out
+
     def _prior_df(self, word: str) -> float:
         # Cached per word (the same words recur); keyed on the prior, which a caller may change.
         key = self.prior_docs
@@ -146,9 +161,13 @@ def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyw
     total = sum(counts.values())
     if not total:
         return []
-    scored = [Keyword(w, round(c / total * idf.idf(w), 6)) for w, c in counts.items()]
-    scored.sort(key=lambda k: (-k.weight, k.word))
-    return scored[:top_k]
+    # Plain tuples sorted, and only the kept ones made into Keywords: most words are dropped.
+    weights = idf.idfs(counts)
+    scored = [
+        (-round(c / total * v, 6), w) for (w, c), v in zip(counts.items(), weights, strict=True)
+    ]
+    scored.sort()
+    return [Keyword(w, -negative) for negative, w in scored[:top_k]]
 
 
 def document_counts(posts: Iterable[Iterable[str]]) -> Counter[str]:

@@ -55,6 +55,10 @@ class Token(NamedTuple):
     end: int
 
 
+# Token(word, start, end) without the named tuple's Python-level __new__: a post makes hundreds.
+_new_token = tuple.__new__
+
+
 def _is_word(token: str) -> bool:
     # A one-character token that is not a letter or digit is punctuation: no per-character look.
     return token.isalnum() or (len(token) > 1 and any(ch.isalnum() for ch in token))
@@ -190,7 +194,7 @@ class Segmenter:
             for t in ts:
                 end = start + len(t)
                 if t.isalnum() or _is_word(t):
-                    append(Token(t, start, end))
+                    append(_new_token(Token, (t, start, end)))
                 start = end
         return out
 
@@ -211,7 +215,7 @@ class Segmenter:
     def subword_tokens(self, tokens: Iterable[Token]) -> list[Token]:
         """The sub-words ``index_tokens`` adds, with offsets: 食堂 inside 三食堂."""
         return [
-            Token(gram, t.start + i, t.start + i + len(gram))
+            _new_token(Token, (gram, t.start + i, t.start + i + len(gram)))
             for t in tokens
             if len(t.word) > 2
             for i, gram in self._subwords(t.word)
