@@ -18,6 +18,7 @@ from crawler.items import PostItem
 from crawler.middlewares import load_object_path
 from store.base import IndexUnavailable, PostIndex
 from store.crawl_state import CrawlState
+from store.factory import open_post_index
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +31,13 @@ def shared_segmenter(words: tuple[str, ...]) -> Segmenter:
 
 
 def open_configured_index(settings: BaseSettings) -> PostIndex:
-    """The configured store: Elasticsearch when URLs are given, else the embedded SQLite
-    index in the data dir."""
-    data_dir = Path(settings.get("YUQING_DATA_DIR"))
-    segmenter = shared_segmenter(tuple(settings.getlist("YUQING_DICTIONARY_WORDS")))
-    urls = settings.getlist("YUQING_ELASTICSEARCH")
-    if urls:
-        # Behind the durable spool: an Elasticsearch outage never loses a crawl's posts.
-        from store.elasticsearch import ElasticsearchIndex
-        from store.spool import SpooledIndex
-
-        inner = ElasticsearchIndex(
-            urls, prefix=settings.get("YUQING_INDEX_PREFIX"), segmenter=segmenter
-        )
-        return SpooledIndex(inner, data_dir / "spool")
-    from store.sqlite import SqliteIndex
-
-    return SqliteIndex(data_dir, segmenter=segmenter)
+    """The store the crawl's settings name (see store/factory.py)."""
+    return open_post_index(
+        Path(settings.get("YUQING_DATA_DIR")),
+        settings.getlist("YUQING_ELASTICSEARCH"),
+        settings.get("YUQING_INDEX_PREFIX"),
+        Segmenter(settings.getlist("YUQING_DICTIONARY_WORDS")),
+    )
 
 
 class IndexPipeline:

@@ -8,7 +8,7 @@ from pathlib import Path
 from analysis.segment import Segmenter
 from core.settings import ConfigError, Settings, load_settings
 from store.base import PostIndex
-from store.sqlite import SqliteIndex
+from store.factory import open_post_index
 
 
 class SetupError(Exception):
@@ -35,15 +35,10 @@ def data_dir(settings: Settings) -> Path:
 
 def open_index(settings: Settings, segmenter: Segmenter | None = None) -> PostIndex:
     """The configured post index: Elasticsearch behind a durable spool, or the embedded store."""
-    segmenter = segmenter or segmenter_for(settings)
-    if settings.storage.elasticsearch:
-        from store.elasticsearch import ElasticsearchIndex
-        from store.spool import SpooledIndex
-
-        inner = ElasticsearchIndex(
-            list(settings.storage.elasticsearch),
-            prefix=settings.storage.index_prefix,
-            segmenter=segmenter,
-        )
-        return SpooledIndex(inner, data_dir(settings) / "spool")
-    return SqliteIndex(data_dir(settings), segmenter=segmenter)
+    storage = settings.storage
+    return open_post_index(
+        data_dir(settings),
+        storage.elasticsearch,
+        storage.index_prefix,
+        segmenter or segmenter_for(settings),
+    )
