@@ -149,10 +149,11 @@ class Patrol:
         if duties is not None:
             every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
             incident = int(settings.crawl.incident_interval.total_seconds())
+            alert_every = max(1, int(duties.engine.interval.total_seconds()))
             reports = settings.reports
             weekday = str(reports.weekly_day)[:3].lower()
             jobs: list[tuple[Callable[[], object], Any, str]] = [
-                (duties.alerts, IntervalTrigger(seconds=60, timezone=tz), "alert rules"),
+                (duties.alerts, IntervalTrigger(seconds=alert_every, timezone=tz), "alert rules"),
                 (duties.deliver, IntervalTrigger(seconds=10, timezone=tz), "webhooks"),
                 (duties.escalate, IntervalTrigger(minutes=5, timezone=tz), "督办"),
                 (
@@ -187,6 +188,8 @@ class Patrol:
                 scheduler.add_job(_logged(func, name), trigger, id=name, name=name, **every)
 
         def stop(signum: int, frame: FrameType | None) -> None:
+            if not scheduler.running:  # a second Ctrl-C while the crawls finish
+                return
             logger.info("stopping: the running crawls finish first")
             scheduler.shutdown(wait=True)
 
