@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "serve": "service.commands.serve_cmd",
     "report": "service.commands.report_cmd",
     "alerts": "service.commands.alerts_cmd",
+    "demo": "service.commands.demo_cmd",
 }
 
 
