@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
 from analysis.folding import ClusterAssignment, Folder, Signed
@@ -15,6 +16,8 @@ from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel, SentimentResult
 from analysis.severity import Assessment, SeverityInput, SeverityPolicy, assess
 from analysis.watch import RuleMatch, RuleSet
+
+_WORD = itemgetter(0)  # a Token's word, fetched in C
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Analyzer:
     def _one(self, item: Item, mood: SentimentResult, signed: Signed | None = None) -> Analysis:
         if self.rules is not None:
             post = self.rules.tokenize(item.title, item.text)
-            words = [t.word for tokens in post.fields.values() for t in tokens]
+            words = [word for tokens in post.fields.values() for word in map(_WORD, tokens)]
             matched = self.rules.match(post)
         else:
             words = self.segmenter.cut(f"{item.title}\n{item.text}")

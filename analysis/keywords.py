@@ -76,7 +76,7 @@ class IdfModel:
     def update(self, tokens: Iterable[str]) -> None:
         """Count one document (the tokens of one post)."""
         self.docs += 1
-        self.df.update({t for t in tokens if is_keyword_candidate(t)})
+        self.df.update(set(filter(is_keyword_candidate, tokens)))
 
     def idf(self, word: str) -> float:
         prior_df = 0.0
@@ -157,7 +157,7 @@ class Keyword:
 
 def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
     """The post's top words by TF-IDF (ties by word, so the order is stable)."""
-    counts = Counter(t for t in tokens if is_keyword_candidate(t))
+    counts = Counter(filter(is_keyword_candidate, tokens))
     total = sum(counts.values())
     if not total:
         return []

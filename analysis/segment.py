@@ -8,7 +8,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
 from typing import NamedTuple
 
 import jieba
@@ -62,6 +62,19 @@ _new_token = tuple.__new__
 def _is_word(token: str) -> bool:
     # A one-character token that is not a letter or digit is punctuation: no per-character look.
     return token.isalnum() or (len(token) > 1 and any(ch.isalnum() for ch in token))
+
+
+def _words_mask(tokens: list[str]) -> list[bool]:
+    """Which tokens are words (``_is_word``): isalnum() over all in C, and the per-character
+    look only for the few that fail it (punctuation, 3.5, a-b)."""
+    mask = list(map(str.isalnum, tokens))
+    at = -1
+    try:
+        while True:
+            at = mask.index(False, at + 1)
+            mask[at] = _is_word(tokens[at])
+    except ValueError:  # no False left after ``at``
+        return mask
 
 
 class _Dictionary:
@@ -182,20 +195,20 @@ class Segmenter:
 
     def cut_normalized(self, norm: str) -> list[str]:
         """``cut`` of text the caller has already normalised (normalize() is not free)."""
-        # isalnum() first: a plain word needs no per-character look.
-        return [t for _, ts in self._blocks(norm, True) for t in ts if t.isalnum() or _is_word(t)]
+        out: list[str] = []
+        for _, ts in self._blocks(norm, True):
+            out.extend(compress(ts, _words_mask(ts)))
+        return out
 
     def tokens(self, text: str) -> list[Token]:
         """``cut`` with each word's offsets in the normalised text (for proximity and "why")."""
         out: list[Token] = []
-        append = out.append
         for pos, ts in self._blocks(normalize(text), True):
-            start = pos
-            for t in ts:
-                end = start + len(t)
-                if t.isalnum() or _is_word(t):
-                    append(_new_token(Token, (t, start, end)))
-                start = end
+            # Built by map/zip/compress, not a Python loop per token: a post has hundreds.
+            # (ends holds one offset more than there are tokens: zip stops at the last token.)
+            ends = list(accumulate(map(len, ts), initial=pos))
+            made = map(_new_token, repeat(Token), zip(ts, ends, ends[1:], strict=False))
+            out.extend(compress(made, _words_mask(ts)))
         return out
 
     def index_tokens(self, text: str) -> list[str]:
