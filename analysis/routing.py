@@ -141,8 +141,10 @@ class Router:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
         found: dict[str, dict[tuple[Basis, str], None]] = {}
-        for i, token in enumerate(tokens):
-            for words, unit_id, basis, word in self._index.get(token, ()):
+        # Only positions whose token starts a directory word (found by one set operation).
+        starting = self._index.keys() & set(tokens)
+        for i in [i for i, token in enumerate(tokens) if token in starting] if starting else ():
+            for words, unit_id, basis, word in self._index[tokens[i]]:
                 if tuple(tokens[i : i + len(words)]) == words:
                     found.setdefault(unit_id, {})[(basis, word)] = None
         routes = []

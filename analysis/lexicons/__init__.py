@@ -68,6 +68,7 @@ class CueMatcher:
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
         self._boring: set[str] = set()
+        self._any_word = _any_of(frozenset(words))
         shared = _shared_words()
         self._prepare: Callable[[str], _Prepared]
         if words.keys() <= shared:
@@ -79,7 +80,7 @@ class CueMatcher:
 
     def _prepared(self, text: str) -> _Prepared:
         norm = normalize(text)
-        if not _any_of(frozenset(self._words)).search(norm):
+        if not self._any_word.search(norm):
             return _Prepared(norm, [])
         return _Prepared(norm, self._segmenter.cut_normalized(norm))
 
@@ -124,11 +125,15 @@ class CueMatcher:
         since the same words recur in post after post."""
         found = self._subword_cache.get(token)
         if found is None:
-            found = tuple(
-                (sub, token.find(sub))
-                for sub in self._segmenter.index_tokens(token)
-                if sub != token and sub in self._words
-            )
+            found = ()
+            # The sub-words are pieces of the normalised token: without a cue among its
+            # pieces, the token needs no cut (most long tokens hold none).
+            if self._any_word.search(normalize(token)):
+                found = tuple(
+                    (sub, token.find(sub))
+                    for sub in self._segmenter.index_tokens(token)
+                    if sub != token and sub in self._words
+                )
             if len(self._subword_cache) >= 65536:
                 self._subword_cache.clear()
             self._subword_cache[token] = found
