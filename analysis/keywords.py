@@ -93,12 +93,14 @@ class IdfModel:
         with_prior = bool(self.use_jieba_prior and self.prior_docs)
         if with_prior:
             prior_docs = self.prior_docs
-        docs, df, prior, log = prior_docs + self.docs + 1, self.df, self._prior_df, math.log
+            self._prior_df("")  # brings the cache in line with the prior
+        docs, seen, log = prior_docs + self.docs + 1, self.df.get, math.log
+        cached, prior = self._prior_cache.get, self._prior_df
         out = []
         for word in words:
             if with_prior:
-                prior_df = prior(word)
-            out.append(log(docs / (prior_df + df[word] + 1)) + 1)
+                prior_df = cached(word) or prior(word)  # 0.0 is never cached: exp() > 0
+            out.append(log(docs / (prior_df + seen(word, 0) + 1)) + 1)
         return out
 
     def _prior_df(self, word: str) -> float:
