@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,6 +83,10 @@ class Plan:
             "jz-edu": "2m",
             "old-bbs": "1h",
         }
+
+    @property
+    def poll_words(self) -> str:
+        return "15 秒" if self.fast else "30 秒到 2 分钟"
 
     @property
     def alert_every(self) -> timedelta:
@@ -196,6 +199,14 @@ def _hosts(port: int) -> dict[str, str]:
     return {s: "127.0.0.1" for s in HOSTS}
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # at once, also when the output goes to a file or a pipe
+
+
 def _serve(server: Any) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -203,7 +214,7 @@ def _serve(server: Any) -> threading.Thread:
 
 
 class Demo:
-    def __init__(self, plan: Plan, folder: Path, say: Callable[[str], None] = print) -> None:
+    def __init__(self, plan: Plan, folder: Path, say: Callable[[str], None] = _say) -> None:
         self.plan = plan
         self.folder = folder
         self.say = say
@@ -273,7 +284,8 @@ class Demo:
                 f"新闻 http://{hosts['jz-news']}:{port}/news/",
                 f"       RSS http://{hosts['jz-feed']}:{port}/feed.xml　"
                 f"留言板 http://{hosts['jz-liuyan']}:{port}/liuyan/",
-                "   • 巡查程序：每 15 秒到 1 分钟巡查一遍上面的网站，分析、入库、按规则预警",
+                f"   • 巡查程序：每 {self.plan.poll_words} 巡查一遍上面的网站，"
+                "分析、入库，按规则预警、立案",
                 f"   • 模拟的舆情办案件系统（接收预警）：http://127.0.0.1:{self.plan.receiver_port}/hooks/cases",
                 f"   • 接口（API）：http://127.0.0.1:{self.plan.api_port}/docs　令牌：{API_TOKEN}",
                 f"   • 数据与报告：{self.folder}",
@@ -345,7 +357,7 @@ class Demo:
         for case in cases[:8]:
             label = settings.tiers[case.severity].name
             lines.append(
-                f"       {case.ref} [{label}] {case.title[:36]}　"
+                f"       {case.ref} [{label}] {_short(case.title, 40)}　"
                 f"上报时限 {case.report_by.astimezone(settings.tz):%m-%d %H:%M}"
             )
         report = self.report_path or "（未到生成时间）"
@@ -385,7 +397,7 @@ def _start_api(settings: Settings) -> tuple[Any, threading.Thread]:
     return server, thread
 
 
-def run(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> int:
+def run(plan: Plan, folder: Path, say: Callable[[str], None] = _say) -> int:
     """Run the demo until ``plan.minutes`` pass or Ctrl-C; returns the exit status."""
     from service.duties import Duties
     from service.patrol import Patrol
@@ -429,5 +441,4 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> int:
         say(demo.summary(duties))
         demo.stop_servers()
         duties.close()
-    sys.stdout.flush()
     return 0

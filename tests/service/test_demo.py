@@ -8,6 +8,7 @@ import random
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from store.base import SearchQuery
 from store.state import StateDB
 
 ROOT = Path(__file__).resolve().parents[2]
+# What the `yuqing` script runs (`python -m service.cli` would load the CLI module twice).
+YUQING = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
 
 
 def _free_base() -> int:
@@ -41,23 +44,13 @@ def _free_base() -> int:
     raise RuntimeError("no free ports")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(330)
 def test_demo_raises_signed_alerts_opens_cases_and_reports(tmp_path: Path) -> None:
     port = _free_base()
+    args = ["--fast", "--minutes", "2.5", "--port", str(port), "--data", str(tmp_path)]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "demo",
-            "--fast",
-            "--minutes",
-            "2.5",
-            "--port",
-            str(port),
-            "--data",
-            str(tmp_path),
-        ],
+        [*YUQING, "demo", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -121,8 +114,6 @@ def test_demo_config_is_the_example_pointed_at_the_demo(tmp_path: Path) -> None:
 
 def test_sites_publish_the_story_in_each_sites_encoding() -> None:
     world = World()
-    from datetime import UTC, datetime
-
     for event in SEED:
         world.publish(event, datetime.now(UTC))
     before = answer(world, "127.0.0.1:1", "/forum/forum.php?mod=forumdisplay&fid=2")
@@ -162,3 +153,32 @@ def test_receiver_describes_a_case_in_words() -> None:
     assert "赵磊" in lines[1]
     assert "11月23日 14:00" in lines[2] and "11月25日 14:00" in lines[2]
     assert "恶意传播/炒作" in lines[3] and "3 帖 / 2 个站点" in lines[3]
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*YUQING, "demo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_demo_refuses_a_busy_port_and_bad_options_in_one_line(tmp_path: Path) -> None:
+    port = _free_base()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port + 1))
+        busy.listen()
+        done = _demo("--port", str(port), "--data", str(tmp_path / "d"))
+    assert done.returncode == 2
+    assert f"port {port + 1} on 127.0.0.1 is in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    for bad in (["--port", "80"], ["--minutes", "soon"], ["--minutes", "0"]):
+        done = _demo(*bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, bad
+        assert "demo: error: argument" in done.stderr
+    (tmp_path / "file").write_text("x")
+    done = _demo("--data", str(tmp_path / "file"))
+    assert done.returncode == 2 and "is a file" in done.stderr
