@@ -89,4 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's own module, so that the commands' UserError is this one's.
+    from service.cli import main as package_main
+
+    sys.exit(package_main())
