@@ -4,12 +4,13 @@ finds them on segmented tokens, so a cue never matches inside a longer word."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from analysis.segment import Segmenter, normalize
+from analysis.segment import _BLOCK, Segmenter, normalize
 
 
 class LexiconError(ValueError):
@@ -159,10 +160,10 @@ class _Prepared:
 
     __slots__ = ("_starts", "norm", "tokens")
 
-    def __init__(self, norm: str, tokens: list[str]) -> None:
+    def __init__(self, norm: str, tokens: list[str], starts: list[int] | None = None) -> None:
         self.norm = norm
         self.tokens = tokens
-        self._starts: list[int] | None = None
+        self._starts = starts
 
     def starts(self) -> list[int]:
         if self._starts is None:
@@ -182,9 +183,35 @@ def _shared_prepared(text: str) -> _Prepared:  # callers only read it
     # Category and severity look at the same post one after the other: cut it once.
     norm = normalize(text)
     words = _shared_words()
-    if not _any_of(words).search(norm):
+    at = [m.start() for m in _any_of(words).finditer(norm)]
+    if not at:
         return _Prepared(norm, [])
-    return _Prepared(norm, _segmenter(words).cut_normalized(norm))
+    segmenter = _segmenter(words)
+    if not _within_blocks(words):
+        return _Prepared(norm, segmenter.cut_normalized(norm))
+    # jieba cuts each block (a run of Han, letters, digits) on its own, and a cue lies within
+    # one block: only the blocks holding a cue need cutting, the same tokens as a whole cut.
+    tokens: list[str] = []
+    starts: list[int] = []
+    for block in _BLOCK.finditer(norm):
+        lo, hi = block.span()
+        first = bisect_left(at, lo)
+        if first == len(at) or at[first] >= hi:
+            continue
+        cursor = lo
+        for token in segmenter.cut_normalized(block.group()):
+            found = norm.find(token, cursor)
+            found = cursor if found < 0 else found
+            tokens.append(token)
+            starts.append(found)
+            cursor = found + len(token)
+    return _Prepared(norm, tokens, starts)
+
+
+@lru_cache(maxsize=4)
+def _within_blocks(words: frozenset[str]) -> bool:
+    """Whether every word is made of block characters only (so never spans two blocks)."""
+    return all(_BLOCK.fullmatch(w) for w in words)
 
 
 @lru_cache(maxsize=4)
