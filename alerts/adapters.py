@@ -16,15 +16,8 @@ from alerts import signing
 from alerts.deadlines import DEFAULT_ZONE, zone_of
 from alerts.models import Destination, DestinationKind
 from alerts.payload import CaseData, CasePayload, OperationalPayload, Payload, to_json
+from core.post import CATEGORY_LABELS, SENTIMENT_LABELS
 
-CATEGORY_LABELS = {
-    "appeal": "询问/质疑/诉求",
-    "hype": "恶意传播/炒作",
-    "defamation": "捏造/歪曲/诽谤/煽动",
-    "suggestion": "建议",
-    "other": "其他",
-}
-SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 ESCALATION_LABELS = {
     "report.near_due": "上报即将到期",
     "report.overdue": "上报已超时",

@@ -33,6 +33,21 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+# The office's own words for the labels, wherever a person reads them (webhooks, reports, CLI).
+CATEGORY_LABELS: dict[str, str] = {
+    Category.APPEAL: "询问/质疑/诉求",
+    Category.HYPE: "恶意传播/炒作",
+    Category.DEFAMATION: "捏造/歪曲/诽谤/煽动",
+    Category.SUGGESTION: "建议",
+    Category.OTHER: "其他",
+}
+SENTIMENT_LABELS: dict[str, str] = {
+    Sentiment.NEGATIVE: "负面",
+    Sentiment.NEUTRAL: "中性",
+    Sentiment.POSITIVE: "正面",
+}
+
+
 class Severity(StrEnum):
     """DOMAIN.md §2: the three tiers; display names are configurable."""
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from alerts.cases import CaseBook
 from alerts.models import OPEN_STATES, STATE_LABELS, Case, priority_of
-from core.post import Category, Post, Severity
+from core.post import CATEGORY_LABELS, SENTIMENT_LABELS, Category, Post, Severity
 from core.settings import Settings
 from service.report_html import render_html
 from store.base import PostIndex, SearchQuery
@@ -23,14 +23,6 @@ from store.state import StateDB
 
 Kind = Literal["daily", "weekly", "special"]
 KIND_LABELS: dict[str, str] = {"daily": "舆情日报", "weekly": "舆情周报", "special": "舆情专报"}
-CATEGORY_LABELS = {
-    "appeal": "询问/质疑/诉求",
-    "hype": "恶意传播/炒作",
-    "defamation": "捏造/歪曲/诽谤/煽动",
-    "suggestion": "建议",
-    "other": "其他",
-}
-SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 TOP_CLUSTERS = 10
 MAX_POSTS_SCANNED = 5000  # posts read to rank clusters; beyond it the ranking is a sample
 

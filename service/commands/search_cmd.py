@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from core.post import Category, Post, Sentiment, Severity
+from core.post import SENTIMENT_LABELS, Category, Post, Sentiment, Severity
 from core.settings import Settings
 from service.cli import UserError
 from service.timespec import parse_when
@@ -31,12 +31,7 @@ _CATEGORY_NAMES = {
     "建议": Category.SUGGESTION,
     "其他": Category.OTHER,
 }
-_SENTIMENT_NAMES = {
-    "负面": Sentiment.NEGATIVE,
-    "中性": Sentiment.NEUTRAL,
-    "正面": Sentiment.POSITIVE,
-}
-_SENTIMENT_LABELS = {v: k for k, v in _SENTIMENT_NAMES.items()}
+_SENTIMENT_NAMES = {label: Sentiment(value) for value, label in SENTIMENT_LABELS.items()}
 
 
 def _choice(value: str, enum: type[Any], names: dict[str, Any], what: str) -> str:
@@ -117,7 +112,7 @@ def build_query(args: argparse.Namespace, settings: Settings) -> SearchQuery:
 
 def _line(post: Post, settings: Settings) -> str:
     when = post.time.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-    mood = _SENTIMENT_LABELS.get(post.sentiment, "") if post.sentiment else ""
+    mood = SENTIMENT_LABELS.get(post.sentiment, "") if post.sentiment else ""
     head = (post.title or post.text).replace("\n", " ").strip()
     head = head[:60] + ("…" if len(head) > 60 else "")
     tags = " ".join(t for t in (post.source, mood, post.severity or "") if t)
