@@ -3,11 +3,12 @@ fetched again (feed ttl, Retry-After, backoff after a block), per-thread progres
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from store import wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -76,12 +77,7 @@ class CrawlState:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "crawl_state.db"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a commit is not an fsync; a power cut loses at most the
-        # last commits, never the database.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = wal.connect(self.path, schema=_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -7,12 +7,13 @@ import gzip
 import hashlib
 import json
 import os
-import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from store import wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fetches (
@@ -47,12 +48,7 @@ class EvidenceStore:
         self.root = data_dir / "evidence"
         self.root.mkdir(parents=True, exist_ok=True)
         self.retention = timedelta(days=retention_days)
-        self._db = sqlite3.connect(self.root / "evidence.db", timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a commit is not an fsync; a power cut loses at most the
-        # last commits, never the database.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = wal.connect(self.root / "evidence.db", schema=_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

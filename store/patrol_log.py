@@ -4,10 +4,11 @@ events (blocks, broken feeds) that an operator or the daily report should see.""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from store import wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patrols (
@@ -58,12 +59,7 @@ class PatrolLog:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "patrol_log.db"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a commit is not an fsync; a power cut loses at most the
-        # last commits, never the database.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = wal.connect(self.path, schema=_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

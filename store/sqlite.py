@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from analysis.segment import Segmenter, default_segmenter
 from core.post import Post
+from store import wal
 from store.base import (
     Changes,
     Counts,
@@ -111,12 +112,7 @@ class SqliteIndex:
         self.segmenter = segmenter or default_segmenter()
         self._lock = threading.RLock()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path, timeout=30, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA busy_timeout = 30000")
+        self._db = wal.connect(self.path, check_same_thread=False)  # guarded by self._lock
 
     # -- writing ---------------------------------------------------------------------------
 
