@@ -10,12 +10,12 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from alerts import adapters
-from alerts.cases import CaseBook, DueStep
+from alerts.cases import CaseBook, DueStep, utc_iso
 from alerts.deadlines import DEFAULT_ZONE
 from alerts.models import Alert, Delivery, DeliveryState, Destination, priority_of
 from alerts.payload import (
@@ -77,10 +77,6 @@ def check_address(url: str, allow_private: bool) -> None:
                 f"webhook host {host} is a private or loopback address ({address}); set "
                 "allow_private: true on the webhook to permit it"
             )
-
-
-def utc_iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
 
 
 def row_to_delivery(row: sqlite3.Row) -> Delivery:

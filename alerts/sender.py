@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from alerts import adapters
-from alerts.delivery import DestinationRefused, Outbox, check_address, row_to_delivery, utc_iso
+from alerts.cases import utc_iso
+from alerts.delivery import DestinationRefused, Outbox, check_address, row_to_delivery
 from alerts.models import Clock, Delivery, DeliveryState
 
 log = logging.getLogger(__name__)
