@@ -48,7 +48,9 @@ class SentimentResult:
     score: float
 
 
-def _normalize(text: str) -> str:
+def normalize(text: str) -> str:
+    """The model's text normalisation: NFKC (full-width to half-width), lower case, runs of
+    white space to one space. Tokens handed to `SentimentModel.predict` should come from it."""
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
@@ -59,7 +61,7 @@ def features(text: str) -> list[str]:
     with numpy (tested equal). Each feature carries a one-letter kind tag so that the
     character 好 and the word 好 stay distinct features.
     """
-    s = _normalize(text)
+    s = normalize(text)
     out = ["c" + ch for ch in s]
     out += ["c" + s[i : i + 2] for i in range(len(s) - 1)]
     out += ["c" + s[i : i + 3] for i in range(len(s) - 2)]
@@ -165,8 +167,13 @@ class SentimentModel:
         vocabulary = {feature: i for i, feature in enumerate(vocab)}
         return cls(vocabulary, idf, weight, intercept, band, meta)
 
-    def _lookup(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], ...]:
-        """(row, feature id) of every known feature occurrence in the batch."""
+    def _lookup(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> tuple[npt.NDArray[np.int64], ...]:
+        """(row, feature id) of every known feature occurrence in the batch; the word features
+        come from `tokens` when given (one word list per text), else from rjieba."""
+        if tokens is not None and len(tokens) != len(texts):
+            raise ValueError(f"tokens has {len(tokens)} word lists for {len(texts)} texts")
         normal: list[str] = []
         rows: list[int] = []
         ids: list[int] = []
@@ -174,11 +181,14 @@ class SentimentModel:
         for row, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {row} is {type(text).__name__}, expected str")
-            s = _normalize(text)
+            s = normalize(text)
             normal.append(s)
             # Whitespace tokens, which `features` drops, are in neither table: -1 like any
             # unknown token, and dropped below.
-            found = [words.get(w, -1) for w in rjieba.cut(s)]
+            cut = rjieba.cut(s) if tokens is None else tokens[row]
+            if isinstance(cut, str):  # a string would be read as one word per character
+                raise TypeError(f"tokens {row} is str, expected a list of words")
+            found = [words.get(w, -1) for w in cut]
             found += [emoticons.get(e, -1) for e in _EMOTICON.findall(s)]
             ids += found
             rows += [row] * len(found)
@@ -212,9 +222,12 @@ class SentimentModel:
             np.concatenate([token_ids[token_ids >= 0], self._gram_ids[at[known]]]),
         )
 
-    def scores(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """P(positive) per text; NaN for a text with no feature the model knows."""
-        rows, ids = self._lookup(texts)
+    def scores(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """P(positive) per text; NaN for a text with no feature the model knows. `tokens`: as
+        in `predict`."""
+        rows, ids = self._lookup(texts, tokens)
         size = max(len(self._idf), 1)
         pairs, counts = np.unique(rows * size + ids, return_counts=True)
         row_of = pairs // size
@@ -231,11 +244,19 @@ class SentimentModel:
         result[norm == 0] = math.nan
         return result
 
-    def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
-        """One result per text, in order. Batch many texts per call: it is much faster."""
+    def predict(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> list[SentimentResult]:
+        """One result per text, in order. Batch many texts per call: it is much faster.
+
+        `tokens`, if given, holds one word list per text, used for the word features instead
+        of cutting the text again (the analyzer's own cut, with the institution's dictionary).
+        The words are looked up as given, so cut the `normalize`d text (the analyzer's
+        normalisation, which also lower-cases and folds full-width, will do).
+        """
         low, high = self.neutral_band
         out = []
-        for p in self.scores(texts).tolist():
+        for p in self.scores(texts, tokens).tolist():
             if math.isnan(p):
                 out.append(SentimentResult(Sentiment.NEUTRAL, 0.5))
             elif p < low:

@@ -13,12 +13,14 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import rjieba
 
 from analysis.sentiment import (
     SentimentModel,
     SentimentModelError,
     SentimentResult,
     features,
+    normalize,
 )
 from core.post import Sentiment
 
@@ -124,6 +126,34 @@ def test_batch_equals_one_by_one_and_keeps_order(model: SentimentModel) -> None:
     assert np.allclose([r.score for r in batch], [r.score for r in single])
     assert batch[0] == batch[4]
     assert model.predict([]) == []
+
+
+def test_given_tokens_equal_own_cut(model: SentimentModel, trainer: ModuleType) -> None:
+    texts = [
+        "垃圾学校，食堂饭菜难吃得要死，投诉了也没人管[怒]",
+        "ＷＥＩＢＯ 全角 和\t多个   空格",
+        "",
+        "感谢老师们的培养，爱你母校[心]",
+        "今天下雨了",
+    ]
+    if (DATA / trainer.TRAIN_FILE).is_file():  # real posts too, when the data is at hand
+        texts += [t for t, _ in trainer.load_rows(DATA / trainer.TRAIN_FILE)[:300]]
+    cut = [rjieba.cut(normalize(t)) for t in texts]
+    assert model.predict(texts, tokens=cut) == model.predict(texts)
+    assert np.array_equal(model.scores(texts, cut), model.scores(texts), equal_nan=True)
+
+
+def test_given_tokens_are_what_the_words_come_from(model: SentimentModel) -> None:
+    text = "服务态度很差"
+    # Other words give another score: the given tokens are used, not a fresh cut.
+    own = model.scores([text])[0]
+    assert model.scores([text], [rjieba.cut(text)])[0] == own
+    assert model.scores([text], [["服务", "态度", "很差"]])[0] != own
+    assert model.scores([text], [[]])[0] != own
+    with pytest.raises(ValueError, match="1 word lists for 2 texts"):
+        model.predict([text, text], tokens=[["服务"]])
+    with pytest.raises(TypeError, match="tokens 0 is str"):
+        model.predict([text], tokens=["服务态度很差"])
 
 
 def _reference_scores(model: SentimentModel, texts: list[str]) -> list[float]:
