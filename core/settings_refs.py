@@ -116,7 +116,11 @@ def reference_problems(data: Mapping[str, Any]) -> list[RefProblem]:
             where: Path = (*here, "filters")
             refs += [(p, v, "sources") for p, v in _list_refs(filters, "sources", where)]
             refs += [(p, v, "units") for p, v in _list_refs(filters, "units", where)]
-    for key, section in (("reports", "destinations"), ("cases", "escalate_to")):
+    for key, section in (
+        ("reports", "destinations"),
+        ("cases", "escalate_to"),
+        ("cases", "still_late_to"),
+    ):
         part = data.get(key)
         if isinstance(part, Mapping):
             refs += [(p, v, "webhooks") for p, v in _list_refs(part, section, (key,))]

@@ -18,6 +18,7 @@ class Tier(Model):
     name: str = Field(min_length=1)
     report: Deadline  # to leadership
     respond: Deadline  # first public response
+    special_report: Deadline | None = None  # 特报; None: `tiers.special_report` for major and up
 
 
 # DOMAIN.md §2; each institution may change any of them.
@@ -46,7 +47,9 @@ class Tiers(Model):
     general: Tier
     major: Tier
     especially_major: Tier
-    special_report: Deadline = Deadline(amount=4, unit="hours")  # 特报 after a major event
+    # 特报 after a major event (DOMAIN.md §2): for the major and especially-major tiers that do
+    # not set their own.
+    special_report: Deadline = Deadline(amount=4, unit="hours")
     # The severity score at which a post reaches a tier (analysis/severity.py's SeverityPolicy
     # fields of the same names); None keeps the analysis defaults.
     major_at: float | None = Field(default=None, gt=0)
@@ -67,6 +70,13 @@ class Tiers(Model):
     def by_severity(self) -> dict[Severity, Tier]:
         return {severity: self[severity] for severity in Severity}
 
+    def special_report_for(self, severity: Severity | str) -> Deadline | None:
+        """The special-report deadline of a tier: its own, else the shared one from major up."""
+        own = self[severity].special_report
+        if own is not None or Severity(severity) is Severity.GENERAL:
+            return own
+        return self.special_report
+
     def __getitem__(self, severity: Severity | str) -> Tier:
         tier: Tier = getattr(self, Severity(severity).value)
         return tier
@@ -85,6 +95,12 @@ class Cases(Model):
     tracking_days: float = Field(default=7, ge=0)  # a trigger this soon after closing: 2nd wave
     near_due_fraction: float = Field(default=0.75, gt=0, lt=1)  # warn when this much has passed
     escalate_to: list[Id] = Field(default_factory=list)  # webhook ids; empty: the alert's own
+    # DOMAIN.md §5: an item still late this long after its deadline is reported to leadership
+    # (a second 督办 step, to ``still_late_to``, else the escalation destinations); null: never.
+    still_late_after: Deadline | None = Deadline(amount=1, unit="working_days")
+    still_late_to: list[Id] = Field(default_factory=list)
+    # The reply deadline may be extended once, by at most this many days (3 days, 5 at most).
+    max_extension_days: int = Field(default=2, ge=0, le=30)
 
 
 class Alerting(Model):
