@@ -26,6 +26,7 @@ from alerts.payload import (
     operational_payload,
 )
 from core.post import Severity
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,10 @@ class Outbox:
         allow_private: bool = False,
         hooks: FaultHooks | None = None,
         labels: Mapping[Severity, str] | None = None,
+        unit_routes: Mapping[str, str] | None = None,
+        office: Sequence[str] | None = None,
+        escalate_to: Sequence[str] = (),
+        still_late_to: Sequence[str] = (),
     ) -> None:
         self.cases = cases
         self.db = cases.db
@@ -102,6 +107,61 @@ class Outbox:
         self.allow_private = allow_private
         self.hooks = hooks or FaultHooks()
         self.labels = labels  # the institution's tier names (core.settings Tier.name)
+        # 谁主管谁负责: unit id -> the id of the unit's own destination (its robot). A case of
+        # that unit goes there too, with its own delivery state (W4).
+        self.unit_routes = dict(unit_routes or {})
+        # The office's destinations: given, else every destination that is no unit's own.
+        owned = set(self.unit_routes.values())
+        self.office = (
+            list(office) if office is not None else [d for d in self.destinations if d not in owned]
+        )
+        self.escalate_to = list(escalate_to)  # 督办 destinations; empty: the office's
+        self.still_late_to = list(still_late_to)  # leadership; empty: the 督办 destinations
+
+    @classmethod
+    def from_settings(
+        cls, cases: CaseBook, settings: Settings, hooks: FaultHooks | None = None
+    ) -> Outbox:
+        """The outbox of an institution: its webhooks, units' own webhooks, tier names."""
+        return cls(
+            cases,
+            [Destination.from_settings(w) for w in settings.webhooks],
+            zone=settings.timezone,
+            allow_private=settings.allow_private_addresses,
+            hooks=hooks,
+            labels={level: settings.tiers[level].name for level in Severity},
+            unit_routes={u.id: u.webhook for u in settings.units if u.webhook},
+            escalate_to=settings.cases.escalate_to,
+            still_late_to=settings.cases.still_late_to,
+        )
+
+    def restricted(self, office: Iterable[str], route_units: bool = True) -> Outbox:
+        """The same outbox with only ``office`` as the office's destinations (a rule's
+        ``destinations``; the storm cap's survivors); units' own destinations kept if asked."""
+        return Outbox(
+            self.cases,
+            list(self.destinations.values()),
+            zone=self.zone,
+            allow_private=self.allow_private,
+            hooks=self.hooks,
+            labels=self.labels,
+            unit_routes=self.unit_routes if route_units else {},
+            office=[d for d in office if d in self.destinations],
+            escalate_to=self.escalate_to,
+            still_late_to=self.still_late_to,
+        )
+
+    def targets(
+        self, event: str, severity: Severity, unit: str | None, office: Iterable[str] | None = None
+    ) -> list[Destination]:
+        """Where a case event goes: the office's destinations and the unit's own, each once,
+        those that take it (event family, minimum tier)."""
+        chosen = list(self.office if office is None else office)
+        own = self.unit_routes.get(unit) if unit else None
+        if own is not None and own not in chosen:
+            chosen.append(own)
+        wanted = (self.destinations.get(i) for i in chosen)
+        return [d for d in wanted if d is not None and d.wants(event, severity, unit)]
 
     def submit(self, alert: Alert, now: datetime) -> Submission:
         """Record ``alert`` (opening or updating its case) and queue its notifications, all in
@@ -138,11 +198,17 @@ class Outbox:
         alert_id: str | None,
         now: datetime,
         exclude: Iterable[str] = (),
+        office: Sequence[str] | None = None,
     ) -> list[str]:
         skip = set(exclude)
+        if payload.type.startswith("operational."):
+            # The machinery's own trouble goes to every destination that takes it.
+            dests = [d for d in self.destinations.values() if d.wants(payload.type, severity, unit)]
+        else:
+            dests = self.targets(payload.type, severity, unit, office)
         ids = []
-        for dest in self.destinations.values():
-            if dest.id in skip or not dest.wants(payload.type, severity, unit):
+        for dest in dests:
+            if dest.id in skip:
                 continue
             delivery_id = "msg_" + uuid.uuid4().hex
             conn.execute(
@@ -184,15 +250,21 @@ class Outbox:
                 EscalationInfo(step=step.step, due=step.due),
                 labels=self.labels,
             )
-            wanted = [
-                d.id
-                for d in self.destinations.values()
-                if d.wants(payload.type, case.severity, case.unit)
-            ]
+            office = self._escalation_office(step.step)
+            wanted = [d.id for d in self.targets(payload.type, case.severity, case.unit, office)]
             if not self.cases.mark_escalated(conn, step, now, wanted):
                 return False
-            self._enqueue(conn, payload, case.severity, case.unit, case.id, alert.id, now)
+            self._enqueue(
+                conn, payload, case.severity, case.unit, case.id, alert.id, now, office=office
+            )
         return True
+
+    def _escalation_office(self, step: str) -> list[str] | None:
+        """督办 goes to ``escalate_to``; "still late" to leadership (``still_late_to``) when
+        configured; the unit's own destination always hears of its case."""
+        if step.endswith(".still_late") and self.still_late_to:
+            return self.still_late_to
+        return self.escalate_to or None
 
     def operational(
         self,

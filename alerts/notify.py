@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.delivery import Outbox
-from alerts.models import SEVERITY_RANK, Alert, Destination
+from alerts.models import SEVERITY_RANK, Alert
 from alerts.silences import SilenceBook
 from core.post import Severity
 from core.settings_rules import AlertRule
@@ -80,8 +80,7 @@ class Notifier:
         if rule is None or not rule.destinations:
             return self.outbox
         if rule.id not in self._outboxes:
-            chosen = [d for d in self.outbox.destinations.values() if d.id in rule.destinations]
-            self._outboxes[rule.id] = self._restricted(chosen)
+            self._outboxes[rule.id] = self.outbox.restricted(rule.destinations)
         return self._outboxes[rule.id]
 
     def _log(self, conn: sqlite3.Connection, alert: Alert, now: datetime, outcome: str) -> None:
@@ -197,11 +196,7 @@ class Notifier:
                 self._log(conn, alert, now, "held")
                 return
         outbox = self._outbox_for(rule)
-        targets = [
-            d
-            for d in outbox.destinations.values()
-            if d.wants("case.opened", alert.severity, alert.unit)
-        ]
+        targets = outbox.targets("case.opened", alert.severity, alert.unit)
         over = (
             []
             if alert.severity == Severity.ESPECIALLY_MAJOR
@@ -215,7 +210,9 @@ class Notifier:
             if len(over) == len(targets):
                 self._mark(conn, alert, now)
                 return
-            outbox = self._restricted([d for d in targets if d not in over])
+            outbox = self.outbox.restricted(
+                [d.id for d in targets if d not in over], route_units=False
+            )
         outbox.submit(alert, now)
         self._mark(conn, alert, now)
         counts.sent += 1
@@ -260,17 +257,6 @@ class Notifier:
             (STORM_RULE, key, _iso(bucket + self.storm_window), count, digest.model_dump_json()),
         )
 
-    def _restricted(self, destinations: list[Destination]) -> Outbox:
-        base = self.outbox
-        return Outbox(
-            base.cases,
-            destinations,
-            zone=base.zone,
-            allow_private=base.allow_private,
-            hooks=base.hooks,
-            labels=base.labels,
-        )
-
     # -- release -------------------------------------------------------------------------------
 
     def release(self, now: datetime, counts: NotifyCounts) -> None:
@@ -297,7 +283,7 @@ class Notifier:
             if reason == "digest":
                 dest = alert.key.removeprefix("digest:").split("@", 1)[0]
                 if dest in self.outbox.destinations:
-                    self._restricted([self.outbox.destinations[dest]]).submit(alert, now)
+                    self.outbox.restricted([dest], route_units=False).submit(alert, now)
                 counts.sent += 1
                 self._log(conn, alert, now, "sent")
             elif reason == "aggregate":
