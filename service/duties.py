@@ -11,9 +11,7 @@ from alerts.cases import CaseBook
 from alerts.deadlines import tiers_from
 from alerts.delivery import Outbox
 from alerts.engine import Engine
-from alerts.models import Destination
 from alerts.sender import Worker
-from core.post import Severity
 from core.settings import Settings
 from service.controls import Controls
 from service.reports import produce
@@ -49,14 +47,7 @@ class Duties:
             zone=settings.timezone,
             tracking_days=settings.cases.tracking_days,
         )
-        destinations = [Destination.from_settings(w) for w in settings.webhooks]
-        self.outbox = Outbox(
-            self.cases,
-            destinations,
-            zone=settings.timezone,
-            allow_private=settings.allow_private_addresses,
-            labels={level: getattr(settings.tiers, level.value).name for level in Severity},
-        )
+        self.outbox = Outbox.from_settings(self.cases, settings)
         self.engine = Engine.from_settings(settings, self.index, self.outbox)
         if alert_interval is not None:  # the demo evaluates faster than the minute by default
             self.engine.interval = alert_interval
