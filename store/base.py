@@ -17,6 +17,18 @@ class IndexUnavailable(RuntimeError):
     """The index cannot be reached or refused the write; the caller spools and retries."""
 
 
+class PostsRejected(IndexUnavailable):
+    """The index took every post of a write but these, which it will never take as they are
+    (a 4xx for the document itself, such as a term too long to index). Retrying cannot help;
+    the caller sets them aside for the operator. ``rejected`` maps post id to the reason."""
+
+    def __init__(self, rejected: dict[str, str]) -> None:
+        self.rejected = dict(rejected)
+        shown = "; ".join(f"{pid} ({why})" for pid, why in list(self.rejected.items())[:10])
+        more = "; ..." if len(self.rejected) > 10 else ""
+        super().__init__(f"the index refused {len(self.rejected)} post(s) for good: {shown}{more}")
+
+
 class SortOrder(StrEnum):
     TIME = "time"  # newest first
     RELEVANCE = "relevance"

@@ -23,6 +23,7 @@ from store.base import (
     Changes,
     Counts,
     IndexUnavailable,
+    PostsRejected,
     SearchPage,
     SearchQuery,
     SortOrder,
@@ -237,15 +238,28 @@ class ElasticsearchIndex:
         written = 0
         # Segmenting is CPU work in Python and sending is waiting on the network, so the next
         # chunk is segmented while the previous one is being indexed.
+        # A post refused for good does not stop the chunks after it: every other post is
+        # written, then the refused ones are named together (PostsRejected).
+        rejected: dict[str, str] = {}
+
+        def settle(future: Future[int]) -> int:
+            try:
+                return future.result()
+            except PostsRejected as exc:
+                rejected.update(exc.rejected)
+                return 0
+
         with ThreadPoolExecutor(max_workers=1) as sender:
             pending: Future[int] | None = None
             for chunk in _chunks(posts, CHUNK):
                 ops = self.operations(chunk)
                 if pending is not None:
-                    written += pending.result()
+                    written += settle(pending)
                 pending = sender.submit(self.send, ops)
             if pending is not None:
-                written += pending.result()
+                written += settle(pending)
+        if rejected:
+            raise PostsRejected(rejected)
         return written
 
     def send(self, ops: list[dict[str, Any]], index: str | None = None) -> int:
@@ -257,13 +271,22 @@ class ElasticsearchIndex:
             )  # fmt: skip
         if not response.get("errors"):
             return len(ops) // 2
-        failed = []
+        failed: list[str] = []
+        refused: dict[str, str] = {}
         for item in response["items"]:
             result = next(iter(item.values()))
             if result.get("error"):
                 err = result["error"]
-                reason = err.get("reason", err) if isinstance(err, dict) else err
-                failed.append(f"{result.get('_id')} ({result.get('status')}: {reason})")
+                reason = str(err.get("reason", err) if isinstance(err, dict) else err)
+                reason = reason if len(reason) <= 300 else reason[:300] + "…"  # quotes the value
+                status = int(result.get("status") or 500)
+                failed.append(f"{result.get('_id')} ({status}: {reason})")
+                # 400: this document can never be indexed as it is. Anything else (429, 5xx,
+                # a missing index) may pass on a later try, so the whole write is retried.
+                if status == 400:
+                    refused[str(result.get("_id"))] = f"{status}: {reason}"
+        if len(refused) == len(failed):
+            raise PostsRejected(refused)
         more = "; ..." if len(failed) > 10 else ""
         raise IndexUnavailable(
             f"Elasticsearch rejected {len(failed)} of {len(ops) // 2} posts: "

@@ -15,7 +15,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from core.post import Post
-from store.base import Changes, Counts, IndexUnavailable, PostIndex, SearchPage, SearchQuery
+from store.base import (
+    Changes,
+    Counts,
+    IndexUnavailable,
+    PostIndex,
+    PostsRejected,
+    SearchPage,
+    SearchQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,7 @@ class SpooledIndex:
             raise OSError(f"cannot use {self.dir} as the post spool: {exc.strerror}") from exc
         self._thread_lock = threading.Lock()
         self.last_error: str | None = None
+        self.rejected = 0  # posts set aside in damaged/ by this process
         if replay_at_open:
             self.flush()
 
@@ -111,6 +120,10 @@ class SpooledIndex:
                 continue
             try:
                 self.inner.upsert(posts)
+            except PostsRejected as exc:
+                # The index took the rest of the batch; the refused posts would block every
+                # later batch forever, so they are set aside, whole, for the operator.
+                self._set_aside(batch, posts, exc)
             except IndexUnavailable as exc:
                 self.last_error = str(exc)
                 log.warning("index unavailable, %d batch(es) stay spooled: %s",
@@ -121,6 +134,23 @@ class SpooledIndex:
             sent += len(posts)
         self.last_error = None
         return sent
+
+    def _set_aside(self, batch: Path, posts: list[Post], exc: PostsRejected) -> None:
+        refused = [p for p in posts if p.id in exc.rejected]
+        stem = self.dir / "damaged" / f"{batch.name[:12]}-rejected"
+        with open(stem.with_suffix(".jsonl"), "wb") as f:
+            for post in refused:
+                f.write(post.model_dump_json().encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        stem.with_suffix(".reasons.txt").write_text(
+            "".join(f"{pid}\t{why}\n" for pid, why in exc.rejected.items()), encoding="utf-8"
+        )
+        self.rejected += len(refused)
+        log.error(
+            "the index refused %d post(s) of batch %s for good; set aside in %s: %s",
+            len(refused), batch.name, stem.with_suffix(".jsonl"), exc,
+        )  # fmt: skip
 
     # -- PostIndex ----------------------------------------------------------------------------
 
@@ -169,6 +199,9 @@ class SpooledIndex:
         out["spooled_posts"] = self.pending()
         if self.last_error:
             out["spool_error"] = self.last_error
+        set_aside = sorted(p.name for p in (self.dir / "damaged").iterdir())
+        if set_aside:
+            out["spool_set_aside"] = set_aside  # damaged batches and refused posts, by file
         return out
 
     def reindex(self) -> str:

@@ -273,3 +273,54 @@ def test_no_post_lost_when_elasticsearch_stops_mid_stream(outage_es: str, tmp_pa
     assert set(ids) == set(writer.written)
     index.delete_all()
     spooled.close()
+
+
+@pytest.mark.elasticsearch
+def test_a_post_elasticsearch_refuses_for_good_is_set_aside_and_the_rest_flow(
+    elasticsearch_url: str, tmp_path: Path
+) -> None:
+    """A keyword longer than Lucene's 32,766-byte term limit (a broken page's "author") gets a
+    400 for that document alone. Before, it failed the whole batch on every replay, so nothing
+    after it ever reached the index."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    index = ElasticsearchIndex([elasticsearch_url], prefix=prefix, refresh=True)
+    index.init()
+    spooled = SpooledIndex(index, tmp_path / "spool")
+    good = make_posts(0, 3)
+    bad = Post.create(
+        url="https://bbs.example.edu.cn/t/huge", source="bbs", text="食堂", author="楼" * 12000
+    )
+    later = make_posts(3, 2)
+    try:
+        spooled.upsert([good[0], bad, *good[1:]])
+        spooled.upsert(later)
+        assert sorted(all_ids(index)) == sorted(p.id for p in [*good, *later])
+        assert spooled.pending() == 0
+        aside = tmp_path / "spool" / "damaged" / "000000000001-rejected.jsonl"
+        assert [Post.model_validate_json(line).id for line in aside.read_text().splitlines()] == [
+            bad.id
+        ]
+        reasons = aside.with_name("000000000001-rejected.reasons.txt").read_text()
+        assert reasons.startswith(f"{bad.id}\t400: ") and "[author]" in reasons
+        assert len(reasons) < 400  # the reason quotes the value: it is cut, not kept whole
+        assert spooled.status()["spool_set_aside"] == [
+            "000000000001-rejected.jsonl",
+            "000000000001-rejected.reasons.txt",
+        ]
+    finally:
+        index.delete_all()
+        spooled.close()
+
+
+def test_a_write_failing_for_a_moment_still_retries_the_whole_batch(tmp_path: Path) -> None:
+    """Only a refusal for good is set aside; a plain outage keeps every post spooled."""
+    inner = SwitchableIndex(tmp_path / "data")
+    inner.init()
+    spooled = SpooledIndex(inner, tmp_path / "spool")
+    inner.down = True
+    spooled.upsert(make_posts(0, 2))
+    assert spooled.pending() == 2
+    assert list((tmp_path / "spool" / "damaged").iterdir()) == []
+    inner.down = False
+    assert spooled.flush() == 2
+    spooled.close()
