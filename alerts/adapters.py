@@ -23,6 +23,12 @@ ESCALATION_LABELS = {
     "report.overdue": "上报已超时",
     "respond.near_due": "回应即将到期",
     "respond.overdue": "回应已超时",
+    "special_report.near_due": "特报即将到期",
+    "special_report.overdue": "特报已超时",
+    # DOMAIN.md §5: still late after being chased, so reported to leadership.
+    "report.still_late": "上报仍未完成·已报告领导",
+    "respond.still_late": "回应仍未完成·已报告领导",
+    "special_report.still_late": "特报仍未完成·已报告领导",
 }
 
 
@@ -60,8 +66,15 @@ def _case_lines(data: CaseData, zone: ZoneInfo) -> list[str]:
         f"责任单位：{unit}",
         f"发现时间：{_local(data.detected_at, zone)}",
         f"上报时限：{_local(data.deadlines.report_by, zone)}",
-        f"首次回应时限：{_local(data.deadlines.respond_by, zone)}",
+        f"首次回应时限：{_local(data.deadlines.respond_by, zone)}"
+        + ("（已延期）" if data.deadlines.respond_extended else ""),
     ]
+    if data.deadlines.special_report_by is not None:
+        made = data.deadlines.special_report_at
+        lines.append(
+            f"特报时限：{_local(data.deadlines.special_report_by, zone)}"
+            + (f"（已于 {_local(made, zone)} 报送）" if made else "")
+        )
     facts = []
     if data.category:
         facts.append(f"分类：{CATEGORY_LABELS.get(data.category, data.category)}")

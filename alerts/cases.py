@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from alerts.deadlines import DEFAULT_ZONE, TierDeadlines, deadlines_for
+from alerts.deadlines import (
+    DEFAULT_TIERS,
+    DEFAULT_ZONE,
+    DeadlineUnit,
+    Span,
+    TierDeadlines,
+    add_span,
+    deadlines_for,
+)
+from alerts.escalation import DueStep, steps_due
 from alerts.models import (
     OPEN_STATES,
     SEVERITY_RANK,
@@ -47,14 +56,6 @@ class Recorded:
     duplicate: bool  # the alert had been recorded before (a rule run repeated after a crash)
 
 
-@dataclass(frozen=True)
-class DueStep:
-    case: Case
-    step: str  # "report.near_due", "report.overdue", "respond.near_due", "respond.overdue"
-    due: datetime
-    superseded: tuple[str, ...]  # earlier steps passed unseen (e.g. while the daemon was down)
-
-
 def utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
@@ -65,6 +66,22 @@ def _json_default(value: object) -> str:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    """An open case past its respond deadline (not replied yet), still new past the report
+    deadline, or past a special report not made yet."""
+    if case.state not in OPEN_STATES:
+        return False
+    return (
+        (case.state is CaseState.NEW and case.report_by <= now)
+        or (case.state is not CaseState.REPLIED and case.respond_by <= now)
+        or (
+            case.special_report_at is None
+            and case.special_report_by is not None
+            and case.special_report_by <= now
+        )
+    )
 
 
 def _case(row: sqlite3.Row) -> Case:
@@ -83,11 +100,13 @@ class CaseBook:
         tiers: Mapping[Severity, TierDeadlines] | None = None,
         zone: str = DEFAULT_ZONE,
         tracking_days: float = 7,
+        max_extension_days: int = 2,
     ) -> None:
         self.db = db
         self.tiers = tiers
         self.zone = zone
         self.tracking_period = timedelta(days=tracking_days)
+        self.max_extension_days = max_extension_days  # DOMAIN.md §5: 3 days, 5 at most
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -145,13 +164,8 @@ class CaseBook:
         return [_case(r) for r in rows]
 
     def overdue(self, now: datetime) -> list[Case]:
-        """Open cases past their respond deadline (or still new past the report deadline)."""
-        return [
-            c
-            for c in self.find(OPEN_STATES, limit=10_000)
-            if (c.state is CaseState.NEW and c.report_by <= now)
-            or (c.state is not CaseState.REPLIED and c.respond_by <= now)
-        ]
+        """Open cases past a deadline still to be met (see ``is_overdue``)."""
+        return [c for c in self.find(OPEN_STATES, limit=10_000) if is_overdue(c, now)]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -216,9 +230,9 @@ class CaseBook:
         due = deadlines_for(alert.severity, alert.detected_at, self.tiers, self.zone)
         cur = conn.execute(
             "INSERT INTO cases (rule, key, state, severity, title, unit, unit_name, liaison, "
-            "detected_at, report_by, respond_by, occurrences, last_seen_at, previous_case, "
-            "second_wave, alert_id, created_at, updated_at) "
-            "VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            "detected_at, report_by, respond_by, special_report_by, occurrences, last_seen_at, "
+            "previous_case, second_wave, alert_id, created_at, updated_at) "
+            "VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 alert.rule,
                 alert.key,
@@ -230,6 +244,7 @@ class CaseBook:
                 utc_iso(alert.detected_at),
                 utc_iso(due.report_by),
                 utc_iso(due.respond_by),
+                utc_iso(due.special_report_by) if due.special_report_by else None,
                 utc_iso(alert.detected_at),
                 previous,
                 int(second_wave),
@@ -251,6 +266,7 @@ class CaseBook:
                 "severity": alert.severity.value,
                 "report_by": due.report_by,
                 "respond_by": due.respond_by,
+                "special_report_by": due.special_report_by,
                 "previous_case": previous,
                 "second_wave": second_wave,
             },
@@ -283,9 +299,20 @@ class CaseBook:
                 min(due.report_by, case.report_by),
                 min(due.respond_by, case.respond_by),
             )
+            # Raised to major, it now owes a special report (unless one was made already).
+            special = min(
+                (d for d in (due.special_report_by, case.special_report_by) if d), default=None
+            )
             conn.execute(
-                "UPDATE cases SET severity = ?, report_by = ?, respond_by = ? WHERE id = ?",
-                (alert.severity.value, utc_iso(report_by), utc_iso(respond_by), case.id),
+                "UPDATE cases SET severity = ?, report_by = ?, respond_by = ?, "
+                "special_report_by = ? WHERE id = ?",
+                (
+                    alert.severity.value,
+                    utc_iso(report_by),
+                    utc_iso(respond_by),
+                    utc_iso(special) if special else None,
+                    case.id,
+                ),
             )
             self.append_event(
                 conn,
@@ -298,6 +325,7 @@ class CaseBook:
                     "to": alert.severity.value,
                     "report_by": report_by,
                     "respond_by": respond_by,
+                    "special_report_by": special,
                 },
             )
             event = "case.severity_raised"
@@ -392,36 +420,110 @@ class CaseBook:
     def archive(self, case_id: int, actor: str, now: datetime) -> Case:
         return self.transition(case_id, CaseState.ARCHIVED, actor, now)
 
+    def special_report_made(
+        self, case_id: int, actor: str, now: datetime, report: str | None = None
+    ) -> Case:
+        """特报: record that the special report on this case was made (DOMAIN.md §7). The first
+        one meets the deadline; later ones (续报) are recorded in the audit trail only."""
+        with self.db.transaction() as conn:
+            case = self.load(conn, case_id)
+            first = case.special_report_at is None
+            if first:
+                conn.execute(
+                    "UPDATE cases SET special_report_at = ?, updated_at = ? WHERE id = ?",
+                    (utc_iso(now), utc_iso(now), case_id),
+                )
+            # Late only for the first one: a follow-up (续报) after the deadline is not late.
+            late = first and case.special_report_by is not None and now > case.special_report_by
+            self.append_event(
+                conn,
+                case_id,
+                "special_report",
+                actor,
+                now,
+                {"report": report, "due": case.special_report_by, "late": late, "first": first},
+            )
+            return self.load(conn, case_id)
+
+    def extend(self, case_id: int, days: int, reason: str, actor: str, now: datetime) -> Case:
+        """Extend the reply deadline once, by at most ``max_extension_days`` (DOMAIN.md §5: within
+        3 days, at most 5 with an extension); working days if the tier counts working days."""
+        if not reason.strip():
+            raise CaseError("an extension needs its reason (why the reply needs more time)")
+        if not 1 <= days <= self.max_extension_days:
+            raise CaseError(
+                f"an extension is 1 to {self.max_extension_days} days, not {days} "
+                "(cases.max_extension_days)"
+            )
+        with self.db.transaction() as conn:
+            case = self.load(conn, case_id)
+            if case.extended_at is not None:
+                raise TransitionError(
+                    f"case {case.ref} was extended already on {utc_iso(case.extended_at)} "
+                    f"({case.extension_reason}); a deadline is extended once"
+                )
+            if case.state not in (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.IN_PROGRESS):
+                raise TransitionError(
+                    f"case {case.ref} is {case.state.value}: only a case still to be replied "
+                    "to can have its reply deadline extended"
+                )
+            tier = (self.tiers or DEFAULT_TIERS).get(case.severity) or DEFAULT_TIERS[case.severity]
+            unit = (
+                DeadlineUnit.WORKING_DAYS
+                if tier.respond.unit is DeadlineUnit.WORKING_DAYS
+                else DeadlineUnit.DAYS
+            )
+            respond_by = add_span(case.respond_by, Span(amount=days, unit=unit), self.zone)
+            conn.execute(
+                "UPDATE cases SET respond_by = ?, extended_at = ?, extension_reason = ?, "
+                "updated_at = ? WHERE id = ?",
+                (utc_iso(respond_by), utc_iso(now), reason.strip(), utc_iso(now), case_id),
+            )
+            # The new deadline is chased afresh: its near-due and overdue steps are re-armed
+            # (the audit trail keeps the ones already sent).
+            rearmed = [
+                r["step"]
+                for r in conn.execute(
+                    "SELECT step FROM escalations WHERE case_id = ? AND step LIKE 'respond.%'",
+                    (case_id,),
+                )
+            ]
+            conn.execute(
+                "DELETE FROM escalations WHERE case_id = ? AND step LIKE 'respond.%'", (case_id,)
+            )
+            self.append_event(
+                conn,
+                case_id,
+                "extended",
+                actor,
+                now,
+                {
+                    "days": days,
+                    "unit": unit.value,
+                    "reason": reason.strip(),
+                    "from": case.respond_by,
+                    "to": respond_by,
+                    "rearmed": rearmed,
+                },
+            )
+            return self.load(conn, case_id)
+
     # -- escalation (督办) ---------------------------------------------------------------------
 
-    def due_steps(self, now: datetime, near_due_fraction: float = 0.75) -> list[DueStep]:
-        """Escalation steps reached by ``now`` and not yet taken. Near-due is when
-        ``near_due_fraction`` of the time from detection to the deadline has passed."""
+    def due_steps(
+        self, now: datetime, near_due_fraction: float = 0.75, still_late: Span | None = None
+    ) -> list[DueStep]:
+        """Escalation steps reached by ``now`` and not yet taken (alerts/escalation.py). Near-due
+        is when ``near_due_fraction`` of the time from detection to the deadline has passed;
+        still late, ``still_late`` after it (None: no such step)."""
         if not 0 < near_due_fraction < 1:
             raise CaseError("near_due_fraction must be between 0 and 1")
         conn = self.db.connection()
         taken = {
             (r["case_id"], r["step"]) for r in conn.execute("SELECT case_id, step FROM escalations")
         }
-        steps: list[DueStep] = []
-        for case in self.find(OPEN_STATES, limit=100_000):
-            for name, due, pending in (
-                ("report", case.report_by, case.state is CaseState.NEW),
-                (
-                    "respond",
-                    case.respond_by,
-                    case.state in (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.IN_PROGRESS),
-                ),
-            ):
-                if not pending:
-                    continue
-                near = case.detected_at + (due - case.detected_at) * near_due_fraction
-                if now >= due and (case.id, f"{name}.overdue") not in taken:
-                    skipped = tuple(s for s in (f"{name}.near_due",) if (case.id, s) not in taken)
-                    steps.append(DueStep(case, f"{name}.overdue", due, skipped))
-                elif near <= now < due and (case.id, f"{name}.near_due") not in taken:
-                    steps.append(DueStep(case, f"{name}.near_due", due, ()))
-        return steps
+        cases = self.find(OPEN_STATES, limit=100_000)
+        return steps_due(cases, taken, now, near_due_fraction, still_late, self.zone)
 
     def mark_escalated(
         self, conn: sqlite3.Connection, step: DueStep, now: datetime, sent_to: Sequence[str]

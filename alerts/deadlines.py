@@ -40,12 +40,14 @@ class Span(BaseModel):
 
 
 class TierDeadlines(BaseModel):
-    """For one tier: report to leadership (上报) and first response (首次回应) spans."""
+    """For one tier: report to leadership (上报) and first response (首次回应) spans, and the
+    special report (特报) a major event owes (DOMAIN.md §2; None: no special report due)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     report: Span
     respond: Span
+    special_report: Span | None = None
 
 
 def _span(amount: float, unit: DeadlineUnit) -> Span:
@@ -58,10 +60,14 @@ DEFAULT_TIERS: dict[Severity, TierDeadlines] = {
         report=_span(1, DeadlineUnit.WORKING_DAYS), respond=_span(3, DeadlineUnit.WORKING_DAYS)
     ),
     Severity.MAJOR: TierDeadlines(
-        report=_span(1, DeadlineUnit.DAYS), respond=_span(2, DeadlineUnit.WORKING_DAYS)
+        report=_span(1, DeadlineUnit.DAYS),
+        respond=_span(2, DeadlineUnit.WORKING_DAYS),
+        special_report=_span(4, DeadlineUnit.HOURS),
     ),
     Severity.ESPECIALLY_MAJOR: TierDeadlines(
-        report=_span(3, DeadlineUnit.HOURS), respond=_span(1, DeadlineUnit.DAYS)
+        report=_span(3, DeadlineUnit.HOURS),
+        respond=_span(1, DeadlineUnit.DAYS),
+        special_report=_span(4, DeadlineUnit.HOURS),
     ),
 }
 
@@ -80,6 +86,7 @@ class Deadlines:
 
     report_by: datetime
     respond_by: datetime
+    special_report_by: datetime | None = None
 
 
 class DeadlineError(ValueError):
@@ -152,6 +159,8 @@ def tiers_from(settings_tiers: Mapping[Any, Any] | object | None) -> dict[Severi
     """Accept tier deadlines from settings: any mapping of tier -> object or dict with
     ``report``/``respond`` spans (``amount`` + ``unit``); missing tiers keep the defaults."""
     tiers = dict(DEFAULT_TIERS)
+    # core.settings.Tiers knows each tier's special report (its own, or the shared one).
+    special_for = getattr(settings_tiers, "special_report_for", None)
     if settings_tiers is not None and not isinstance(settings_tiers, Mapping):
         # core.settings.Tiers: one attribute per tier.
         settings_tiers = {
@@ -174,7 +183,13 @@ def tiers_from(settings_tiers: Mapping[Any, Any] | object | None) -> dict[Severi
                 "respond": getattr(value, "respond", None),
             }
         )
-        spans = {}
+        spans: dict[str, Span | None] = {}
+        if callable(special_for):
+            spans["special_report"] = _special(special_for(tier), tier)
+        elif "special_report" in raw:  # a mapping: null means no special report for this tier
+            spans["special_report"] = _special(raw["special_report"], tier)
+        else:
+            spans["special_report"] = tiers[tier].special_report
         for name in ("report", "respond"):
             part = raw.get(name)
             if part is None:
@@ -196,8 +211,28 @@ def tiers_from(settings_tiers: Mapping[Any, Any] | object | None) -> dict[Severi
                     f"tier {tier.value}: bad {name} deadline {fields!r}: give an "
                     "amount > 0 and a unit of hours, days or working_days"
                 ) from exc
-        tiers[tier] = TierDeadlines(**spans)
+        tiers[tier] = TierDeadlines.model_validate(spans)
     return tiers
+
+
+def _special(part: Any, tier: Severity) -> Span | None:
+    if part is None:
+        return None
+    fields = (
+        part
+        if isinstance(part, Mapping)
+        else {"amount": getattr(part, "amount", None), "unit": getattr(part, "unit", None)}
+    )
+    unit = fields.get("unit")
+    try:
+        return Span(
+            amount=fields.get("amount"), unit=DeadlineUnit(str(getattr(unit, "value", unit)))
+        )
+    except ValueError as exc:
+        raise DeadlineError(
+            f"tier {tier.value}: bad special_report deadline {fields!r}: give an amount > 0 "
+            "and a unit of hours, days or working_days"
+        ) from exc
 
 
 def deadlines_for(
@@ -211,4 +246,7 @@ def deadlines_for(
     return Deadlines(
         report_by=add_span(detected_at, spec.report, zone),
         respond_by=add_span(detected_at, spec.respond, zone),
+        special_report_by=add_span(detected_at, spec.special_report, zone)
+        if spec.special_report
+        else None,
     )

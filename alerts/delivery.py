@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts import adapters
-from alerts.cases import CaseBook, DueStep, utc_iso
-from alerts.deadlines import DEFAULT_ZONE
+from alerts.cases import CaseBook, utc_iso
+from alerts.deadlines import DEFAULT_ZONE, Span
+from alerts.escalation import DueStep
 from alerts.models import Alert, Delivery, DeliveryState, Destination, priority_of
 from alerts.payload import (
     EscalationInfo,
@@ -99,6 +100,7 @@ class Outbox:
         office: Sequence[str] | None = None,
         escalate_to: Sequence[str] = (),
         still_late_to: Sequence[str] = (),
+        still_late: Span | None = None,
     ) -> None:
         self.cases = cases
         self.db = cases.db
@@ -117,12 +119,14 @@ class Outbox:
         )
         self.escalate_to = list(escalate_to)  # 督办 destinations; empty: the office's
         self.still_late_to = list(still_late_to)  # leadership; empty: the 督办 destinations
+        self.still_late = still_late  # how long after a deadline "still late" is reported
 
     @classmethod
     def from_settings(
         cls, cases: CaseBook, settings: Settings, hooks: FaultHooks | None = None
     ) -> Outbox:
         """The outbox of an institution: its webhooks, units' own webhooks, tier names."""
+        late = settings.cases.still_late_after
         return cls(
             cases,
             [Destination.from_settings(w) for w in settings.webhooks],
@@ -133,6 +137,7 @@ class Outbox:
             unit_routes={u.id: u.webhook for u in settings.units if u.webhook},
             escalate_to=settings.cases.escalate_to,
             still_late_to=settings.cases.still_late_to,
+            still_late=Span.model_validate(late.model_dump()) if late else None,
         )
 
     def restricted(self, office: Iterable[str], route_units: bool = True) -> Outbox:
@@ -149,6 +154,7 @@ class Outbox:
             office=[d for d in office if d in self.destinations],
             escalate_to=self.escalate_to,
             still_late_to=self.still_late_to,
+            still_late=self.still_late,
         )
 
     def targets(
@@ -233,7 +239,7 @@ class Outbox:
     def escalate(self, now: datetime, near_due_fraction: float = 0.75) -> list[tuple[int, str]]:
         """Queue a 督办 message for each near-due or overdue step, each step once (C4)."""
         done = []
-        for step in self.cases.due_steps(now, near_due_fraction):
+        for step in self.cases.due_steps(now, near_due_fraction, self.still_late):
             if self._escalate_one(step, now):
                 done.append((step.case.id, step.step))
         return done

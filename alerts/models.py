@@ -142,6 +142,10 @@ class Case(BaseModel):
     detected_at: datetime
     report_by: datetime
     respond_by: datetime
+    special_report_by: datetime | None = None  # 特报 due (major and up, DOMAIN.md §2)
+    special_report_at: datetime | None = None  # when the first special report was made
+    extended_at: datetime | None = None  # the reply deadline was extended (once)
+    extension_reason: str | None = None
     occurrences: int = 1
     last_seen_at: datetime
     previous_case: int | None = None

@@ -49,10 +49,13 @@ class ClusterInfo(_Model):
 class DeadlineInfo(_Model):
     report_by: datetime
     respond_by: datetime
+    special_report_by: datetime | None = None  # 特报 due (major and up); None: none owed
+    special_report_at: datetime | None = None  # when it was made
+    respond_extended: bool = False  # the reply deadline was extended (once)
 
 
 class EscalationInfo(_Model):
-    step: str  # e.g. "respond.overdue"
+    step: str  # "<report|respond|special_report>.<near_due|overdue|still_late>"
     due: datetime
 
 
@@ -149,7 +152,13 @@ def case_payload(
             ),
             cluster=ClusterInfo(size=alert.cluster_size, sites=alert.sites[:MAX_SITES]),
             detected_at=case.detected_at,
-            deadlines=DeadlineInfo(report_by=case.report_by, respond_by=case.respond_by),
+            deadlines=DeadlineInfo(
+                report_by=case.report_by,
+                respond_by=case.respond_by,
+                special_report_by=case.special_report_by,
+                special_report_at=case.special_report_at,
+                respond_extended=case.extended_at is not None,
+            ),
             occurrences=case.occurrences,
             previous_case=case.previous_case,
             second_wave=case.second_wave,

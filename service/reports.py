@@ -287,13 +287,19 @@ def produce(
     on: date | None = None,
     case: Case | None = None,
     send: bool = True,
+    actor: str = "system",
 ) -> Produced:
     """Build, save and (with ``send``) announce one report: what `yuqing report` does, and what
-    the daemon calls at ``reports.daily_at`` and on ``reports.weekly_day``."""
+    the daemon calls at ``reports.daily_at`` and on ``reports.weekly_day``. A special report
+    about a case is recorded on it (特报 made: its deadline met, the audit trail names it)."""
     folder = settings.storage.data_dir
     period = period_for(kind, settings, now, on, case)
     report = build_report(settings, index, state, folder, period, now, case)
     html_path, json_path = save_report(folder, report)
+    if kind == "special" and case is not None:
+        CaseBook(state, zone=settings.timezone).special_report_made(
+            case.id, actor, now, report=report["name"]
+        )
     queued = announce(settings, state, report, now) if send else []
     return Produced(report, html_path, json_path, queued)
 

@@ -204,6 +204,16 @@ CREATE TABLE alert_log (
 CREATE INDEX alert_log_at ON alert_log(at);
 """,
     ),
+    Migration(
+        3,
+        "cases: special report (特报) deadline and when it was made; the reply extension",
+        """
+ALTER TABLE cases ADD COLUMN special_report_by TEXT;
+ALTER TABLE cases ADD COLUMN special_report_at TEXT;
+ALTER TABLE cases ADD COLUMN extended_at TEXT;
+ALTER TABLE cases ADD COLUMN extension_reason TEXT;
+""",
+    ),
 ]
 
 

@@ -10,8 +10,16 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from alerts.cases import CaseBook, CaseError
+from alerts.deadlines import tiers_from
 from alerts.delivery import Outbox, OutboxError
-from alerts.models import OPEN_STATES, SEVERITY_LABELS, STATE_LABELS, CaseState, Resolution
+from alerts.models import (
+    OPEN_STATES,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+    Case,
+    CaseState,
+    Resolution,
+)
 from service.cli import UserError
 from service.wiring import SetupError, data_dir, settings_from_args
 from store.state import StateDB, StateError
@@ -37,7 +45,14 @@ def _open(args: argparse.Namespace) -> tuple[CaseBook, ZoneInfo]:
         db = StateDB.in_data_dir(args.data_dir or data_dir(settings))
     except (SetupError, StateError) as exc:
         raise UserError(str(exc)) from None
-    return CaseBook(db, zone=settings.timezone), ZoneInfo(settings.timezone)
+    book = CaseBook(
+        db,
+        tiers=tiers_from(settings.tiers),
+        zone=settings.timezone,
+        tracking_days=settings.cases.tracking_days,
+        max_extension_days=settings.cases.max_extension_days,
+    )
+    return book, ZoneInfo(settings.timezone)
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
@@ -81,7 +96,16 @@ def _show(args: argparse.Namespace) -> int:
         ("assignee", c.assignee or "-"),
         ("detected", _local(c.detected_at, zone)),
         ("report by", _local(c.report_by, zone)),
-        ("respond by", _local(c.respond_by, zone)),
+        (
+            "respond by",
+            _local(c.respond_by, zone)
+            + (
+                f"  (extended {_local(c.extended_at, zone)}: {c.extension_reason})"
+                if c.extended_at
+                else ""
+            ),
+        ),
+        ("special report", _special(c, zone)),
         ("occurrences", str(c.occurrences)),
         (
             "previous case",
@@ -101,6 +125,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _special(case: Case, zone: ZoneInfo) -> str:
+    """特报: due when, made when (or late)."""
+    if case.special_report_by is None:
+        return (
+            "- (not owed at this tier)"
+            if case.special_report_at is None
+            else (f"made {_local(case.special_report_at, zone)}")
+        )
+    due = f"due {_local(case.special_report_by, zone)}"
+    if case.special_report_at is not None:
+        return f"{due}, made {_local(case.special_report_at, zone)}"
+    late = " — OVERDUE" if case.special_report_by <= datetime.now(UTC) else ""
+    return f"{due}, not made yet{late} (yuqing report special --case {case.id})"
+
+
 def _change(args: argparse.Namespace) -> int:
     book, _ = _open(args)
     now, actor = datetime.now(UTC), args.by or _actor()
@@ -113,6 +152,10 @@ def _change(args: argparse.Namespace) -> int:
             case = book.reply(args.case, args.text, actor, now)
         elif args.action == "close":
             case = book.close(args.case, args.resolution, args.summary, actor, now)
+        elif args.action == "extend":
+            days = args.days or book.max_extension_days
+            case = book.extend(args.case, days, args.reason, actor, now)
+            print(f"{case.ref}: reply now due {_local(case.respond_by, ZoneInfo(book.zone))}")
         else:
             case = book.archive(args.case, actor, now)
     except CaseError as exc:
@@ -199,6 +242,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("case", type=_case_id)
     p.add_argument("--resolution", required=True, choices=[r.value for r in Resolution])
     p.add_argument("--summary", required=True)
+    p.add_argument("--by", default=None)
+    p.set_defaults(func=_change)
+
+    p = verbs.add_parser(
+        "extend", help="extend the reply deadline once, with a reason (延期: 3 days, 5 at most)"
+    )
+    p.add_argument("case", type=_case_id)
+    p.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="how many days more (default: cases.max_extension_days, 2)",
+    )
+    p.add_argument("--reason", required=True, help="why the reply needs more time")
     p.add_argument("--by", default=None)
     p.set_defaults(func=_change)
 

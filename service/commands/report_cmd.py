@@ -4,6 +4,8 @@ announced by webhook to `reports.destinations`."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 from datetime import UTC, date, datetime
 
 from service.cli import UserError
@@ -24,6 +26,13 @@ def _case_id(text: str) -> int:
     return int(digits)
 
 
+def _actor() -> str:
+    try:
+        return os.environ.get("YUQING_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
@@ -36,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--date", type=_date, help="the (last) local day covered; default today")
     p.add_argument("--case", type=_case_id, help="special report: the case it is about")
     p.add_argument("--no-announce", action="store_true", help="do not queue the webhook")
+    p.add_argument("--by", default=None, help="who made it (default: $YUQING_USER or login)")
     p.set_defaults(func=run)
 
 
@@ -63,7 +73,15 @@ def run(args: argparse.Namespace) -> int:
     index = open_index(settings)
     try:
         done = produce(
-            settings, index, state, args.kind, now, args.date, case, not args.no_announce
+            settings,
+            index,
+            state,
+            args.kind,
+            now,
+            args.date,
+            case,
+            not args.no_announce,
+            actor=args.by or _actor(),
         )
     except IndexUnavailable as exc:
         raise UserError(f"the index is not reachable: {exc}") from None
@@ -71,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         index.close()
     report = done.report
     print(f"{report['title']}（{report['period']['label']}）: {done.html}")
+    if case is not None:
+        print(
+            f"  {case.ref}: special report recorded (特报已报送), see `yuqing cases show {case.id}`"
+        )
     print(f"  data: {done.json}")
     if done.announced:
         print(

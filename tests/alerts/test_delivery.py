@@ -265,6 +265,7 @@ def test_escalation_sends_each_step_once_also_after_a_restart(
 ) -> None:
     outbox, _ = make(book, clock, dest(receiver, "cs"))
     outbox.submit(make_alert(severity=Severity.ESPECIALLY_MAJOR), clock())
+    book.special_report_made(1, "office", clock())  # its own steps: test_escalation.py
     clock.advance(hours=2, minutes=20)
     assert outbox.escalate(clock()) == [(1, "report.near_due")]
     assert outbox.escalate(clock()) == []
@@ -384,6 +385,7 @@ def test_a_leadership_robot_can_take_only_escalations_with_the_institutions_tier
     )
     worker = Worker(outbox, clock)
     outbox.submit(make_alert(severity=Severity.ESPECIALLY_MAJOR), clock())
+    book.special_report_made(1, "office", clock())  # its own steps: test_escalation.py
     clock.advance(hours=3)
     outbox.escalate(clock())
     worker.run_once()

@@ -9,6 +9,7 @@ import pytest
 from alerts.cases import CaseBook
 from alerts.delivery import Outbox
 from alerts.models import Destination
+from core.post import Severity
 from service.cli import main
 from store.state import StateDB
 from tests.alerts.support import START, make_alert
@@ -92,3 +93,34 @@ def test_list_overdue(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(data, "list", "--overdue") == 0
     out = capsys.readouterr().out
     assert "旧帖" in out and " !" in out
+
+
+def test_extend_the_reply_deadline_once_and_show_it(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # General tier: Wed 18 Nov 10:00 + 3 working days = Mon 23 Nov; + 2 working days = Wed 25.
+    assert run(data, "extend", "1", "--reason", "涉及多个部门，需联合调查", "--by", "宣传部") == 0
+    assert "reply now due 2026-11-25 10:00" in capsys.readouterr().out
+    assert run(data, "extend", "1", "--reason", "再延一次") == 2
+    assert "a deadline is extended once" in capsys.readouterr().err
+    assert run(data, "extend", "1", "--days", "3", "--reason", "太久") == 2
+    assert "an extension is 1 to 2 days, not 3" in capsys.readouterr().err
+    assert run(data, "show", "1") == 0
+    shown = capsys.readouterr().out
+    assert "2026-11-25 10:00  (extended" in shown and "涉及多个部门" in shown
+    assert "extended" in shown.split("audit trail:")[1]
+
+
+def test_show_names_the_special_report_deadline(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = StateDB.in_data_dir(data)
+    major = make_alert(key="k2", severity=Severity.MAJOR, title="重大事件")
+    Outbox(CaseBook(db), []).submit(major, START)
+    db.close()
+    assert run(data, "show", "2") == 0
+    shown = capsys.readouterr().out
+    # Major: a special report within 4 hours of detection (10:00 -> 14:00 Beijing).
+    assert "special report: due 2026-11-18 14:00, not made yet — OVERDUE" in shown
+    assert run(data, "show", "1") == 0
+    assert "special report: - (not owed at this tier)" in capsys.readouterr().out

@@ -293,6 +293,23 @@ def test_special_report_is_about_its_case(settings: Settings) -> None:
     assert "江州理工大学舆情专报" in html and "专报事件" in html
 
 
+def test_a_special_report_on_a_case_is_recorded_on_the_case(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = str(settings.storage.data_dir.parent / "institution.yaml")
+    monkeypatch.setenv("YUQING_USER", "宣传部")
+    state = StateDB.in_data_dir(settings.storage.data_dir)
+    assert CaseBook(state).get(1).special_report_at is None
+    argv = ["--config", config, "report", "special", "--case", "1", "--no-announce"]
+    assert main(argv) == 0
+    assert "C000001: special report recorded" in capsys.readouterr().out
+    case = CaseBook(state).get(1)
+    assert case.special_report_at is not None
+    (event,) = [e for e in CaseBook(state).events(1) if e.kind == "special_report"]
+    assert event.actor == "宣传部" and str(event.detail["report"]).startswith("special-C000001-")
+    assert event.detail["first"] is True
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
