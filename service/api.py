@@ -20,7 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alerts.cases import CaseBook, CaseError, CaseNotFound, TransitionError
+from alerts.cases import CaseBook, CaseError, CaseNotFound, TransitionError, is_overdue
+from alerts.deadlines import tiers_from
 from alerts.models import OPEN_STATES, Case, CaseState, Clock, Resolution, system_clock
 from core.settings import Settings, Source
 from service.api_ops import CrawlStarter, Operations, ThreadCrawlStarter
@@ -52,6 +53,13 @@ class ReplyBody(BaseModel):
 class CloseBody(BaseModel):
     resolution: Resolution
     summary: str = Field(min_length=1, description="how the case was handled")
+
+
+class ExtendBody(BaseModel):
+    reason: str = Field(min_length=1, description="why the reply needs more time")
+    days: int | None = Field(
+        default=None, ge=1, description="days more; default and most `cases.max_extension_days`"
+    )
 
 
 class ReasonBody(BaseModel):
@@ -109,10 +117,7 @@ def _auth(settings: Settings, scope: Scope) -> Callable[..., str]:
 def _case_json(case: Case, now: datetime) -> dict[str, Any]:
     data = case.model_dump(mode="json")
     data["ref"] = case.ref
-    data["overdue"] = case.state in OPEN_STATES and (
-        (case.state is CaseState.NEW and case.report_by <= now)
-        or (case.state is not CaseState.REPLIED and case.respond_by <= now)
-    )
+    data["overdue"] = is_overdue(case, now)
     return data
 
 
@@ -139,7 +144,13 @@ def create_app(
     folder = data_dir(settings)
     index = index or open_index(settings)
     state = state or StateDB.in_data_dir(folder)
-    book = CaseBook(state, zone=settings.timezone, tracking_days=settings.cases.tracking_days)
+    book = CaseBook(
+        state,
+        tiers=tiers_from(settings.tiers),
+        zone=settings.timezone,
+        tracking_days=settings.cases.tracking_days,
+        max_extension_days=settings.cases.max_extension_days,
+    )
     controls = Controls(state)
     ops = Operations(settings, folder, state, book, controls, clock)
     starter = crawl_starter or ThreadCrawlStarter(settings)
@@ -174,7 +185,11 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["health"], summary="readiness: the index and state DB answer")
+    @app.get(
+        "/ready",
+        tags=["health"],
+        summary="readiness: the index and state DB answer; what is degraded",
+    )
     def ready() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -188,7 +203,12 @@ def create_app(
         except Exception as exc:
             checks["state"] = f"{type(exc).__name__}: {exc}"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, 200 if ok else 503)
+        answer: dict[str, Any] = {"ready": ok, "checks": checks}
+        if checks["state"] == "ok":
+            # Serving, but part of the machinery is behind: named, each with its reason.
+            answer["degraded"] = ops.degraded()
+            answer["status"] = "degraded" if answer["degraded"] else "ok"
+        return JSONResponse(answer, 200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics, computed on scrape")
     def metrics() -> Response:
@@ -306,6 +326,15 @@ def create_app(
         return _case_call(
             lambda: book.close(case_id, body.resolution, body.summary, actor, clock())
         )
+
+    @app.post(
+        "/v1/cases/{case_id}/extend",
+        tags=["cases"],
+        summary="extend the reply deadline once, with a reason (延期)",
+    )
+    def extend(case_id: int, body: ExtendBody, actor: str = Depends(write)) -> dict[str, Any]:
+        days = body.days or settings.cases.max_extension_days
+        return _case_call(lambda: book.extend(case_id, days, body.reason, actor, clock()))
 
     @app.post("/v1/cases/{case_id}/archive", tags=["cases"], summary="archive (归档)")
     def archive(case_id: int, actor: str = Depends(write)) -> dict[str, Any]:

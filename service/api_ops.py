@@ -28,6 +28,10 @@ from store.state import StateDB
 log = logging.getLogger("yuqing.api")
 
 RECENT = timedelta(days=30)  # how far back "last patrol" looks
+# Past these, /ready names the part as degraded (the rules run every minute; a pending delivery
+# older than an hour has failed several times, or its destination is paused).
+RULE_LAG_DEGRADED = timedelta(minutes=5)
+BACKLOG_DEGRADED = timedelta(hours=1)
 
 
 class CrawlStarter(Protocol):
@@ -163,6 +167,82 @@ class Operations:
             )
         return out
 
+    def late_sources(self, now: datetime) -> tuple[list[str], list[str]]:
+        """(due, late) enabled sources, from their schedules and the patrol log's last runs:
+        due once the next patrol time has come, late when no run came within the interval plus
+        the grace of one crawl's time limit (`crawl.run_timeout`)."""
+        last: dict[str, Patrol] = {p.source: p for p in self._patrols(now - RECENT)}
+        due, late = [], []
+        for source in self.settings.sources:
+            if not self.controls.is_enabled(source.id, source.enabled):
+                continue
+            when = next_due(source, last.get(source.id), self.settings.timezone, now)
+            if when <= now:
+                due.append(source.id)
+            if when + self.settings.crawl.run_timeout < now:
+                late.append(source.id)
+        return due, late
+
+    def rule_lags(self, now: datetime) -> dict[str, float]:
+        """Seconds from the end of each enabled rule's last evaluated window to ``now`` (rules
+        never evaluated yet are left out)."""
+        rows = self.state.connection().execute(
+            "SELECT rule, MAX(end) AS last_end FROM rule_runs GROUP BY rule"
+        )
+        ends = {r["rule"]: datetime.fromisoformat(r["last_end"]) for r in rows}
+        return {
+            rule.id: (now - ends[rule.id]).total_seconds()
+            for rule in self.settings.alert_rules
+            if rule.enabled and rule.id in ends
+        }
+
+    def monitor_degraded_since(self) -> datetime | None:
+        """When the rule engine lost the index (R2), while it lasts."""
+        row = (
+            self.state.connection()
+            .execute("SELECT value FROM engine_state WHERE name = 'degraded_since'")
+            .fetchone()
+        )
+        return datetime.fromisoformat(row["value"]) if row and row["value"] else None
+
+    def degraded(self) -> dict[str, str]:
+        """What works but not as it should, each with a one-line reason (for /ready)."""
+        now = self.clock()
+        found: dict[str, str] = {}
+        since = self.monitor_degraded_since()
+        if since is not None:
+            found["monitor"] = (
+                f"the alert rules cannot read the index since {since.isoformat()}; "
+                "they catch up when it returns"
+            )
+        _, late = self.late_sources(now)
+        if late:
+            found["sources"] = f"late patrols: {', '.join(late)}"
+        lagging = {
+            r: s for r, s in self.rule_lags(now).items() if s > RULE_LAG_DEGRADED.total_seconds()
+        }
+        if lagging:
+            worst = max(lagging.values())
+            found["alert_rules"] = (
+                f"{len(lagging)} rule(s) behind by up to {worst / 60:.0f} min: "
+                + ", ".join(sorted(lagging))
+            )
+        outbox = Outbox(self.book, [])
+        pending, oldest = outbox.backlog(now)
+        if oldest > BACKLOG_DEGRADED.total_seconds():
+            found["deliveries"] = (
+                f"{pending} webhook deliveries pending, the oldest for {oldest / 3600:.1f} h"
+            )
+        failed = outbox.failures()
+        disabled = outbox.disabled_destinations()
+        if failed or disabled:
+            found["destinations"] = (
+                f"{len(failed)} failed deliveries to replay"
+                + (f"; disabled: {', '.join(sorted(disabled))}" if disabled else "")
+                + " (yuqing cases failures)"
+            )
+        return found
+
     def alerts(self, limit: int, kind: str | None) -> list[dict[str, Any]]:
         sql = "SELECT id, rule, key, severity, detected_at, case_id, kind, body FROM alerts"
         args: list[Any] = []
@@ -207,19 +287,21 @@ class _Collector(Collector):
         ops, now = self.ops, self.ops.clock()
         settings = ops.settings
         day = self.ops._patrols(now - timedelta(days=1))
-        last: dict[str, Patrol] = {p.source: p for p in ops._patrols(now - RECENT)}
         enabled = [s for s in settings.sources if ops.controls.is_enabled(s.id, s.enabled)]
-        due = late = 0
-        for source in enabled:
-            when = next_due(source, last.get(source.id), settings.timezone, now)
-            due += when <= now
-            # Late: a patrol due longer ago than a crawl may run was never started.
-            late += when + settings.crawl.run_timeout < now
+        due, late = ops.late_sources(now)
         yield GaugeMetricFamily("yuqing_sources_enabled", "Enabled sources", value=len(enabled))
-        yield GaugeMetricFamily("yuqing_sources_due", "Sources whose patrol is due", value=due)
+        yield GaugeMetricFamily("yuqing_sources_due", "Sources whose patrol is due", value=len(due))
         yield GaugeMetricFamily(
-            "yuqing_sources_late", "Sources due for longer than a crawl's time limit", value=late
+            "yuqing_sources_late",
+            "Sources with no patrol within their interval plus a crawl's time limit",
+            value=len(late),
         )
+        per_source = GaugeMetricFamily(
+            "yuqing_source_late", "1 if this source's patrol is late", labels=["source"]
+        )
+        for source in enabled:
+            per_source.add_metric([source.id], float(source.id in late))
+        yield per_source
         errors = GaugeMetricFamily(
             "yuqing_crawl_errors_24h", "Crawl errors in the last 24 hours", labels=["source"]
         )
@@ -238,7 +320,26 @@ class _Collector(Collector):
             "New posts per minute, averaged over the last hour of patrols",
             value=sum(p.new_posts for p in hour) / 60,
         )
-        pending, oldest = Outbox(ops.book, []).backlog(now)
+        lag = GaugeMetricFamily(
+            "yuqing_alert_rule_lag_seconds",
+            "Now minus the end of the rule's last evaluated window",
+            labels=["rule"],
+        )
+        for rule, seconds in sorted(ops.rule_lags(now).items()):
+            lag.add_metric([rule], seconds)
+        yield lag
+        yield GaugeMetricFamily(
+            "yuqing_alert_monitor_degraded",
+            "1 while the alert rules cannot read the index (R2)",
+            value=float(ops.monitor_degraded_since() is not None),
+        )
+        outbox = Outbox(ops.book, [])
+        yield GaugeMetricFamily(
+            "yuqing_deliveries_failed",
+            "Webhook deliveries that gave up (to replay)",
+            value=len(outbox.failures()),
+        )
+        pending, oldest = outbox.backlog(now)
         yield GaugeMetricFamily(
             "yuqing_delivery_backlog", "Webhook deliveries waiting to be sent", value=pending
         )

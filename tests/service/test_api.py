@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from alerts.cases import CaseBook
 from alerts.delivery import Outbox
+from alerts.engine import Engine
 from alerts.models import Destination
 from analysis.segment import Segmenter
 from core.post import Category, Post, Sentiment, Severity
@@ -31,6 +32,7 @@ from service.reports import produce
 from store.patrol_log import Patrol, PatrolLog
 from store.sqlite import SqliteIndex
 from store.state import StateDB
+from tests.alerts.engine_support import Flaky
 from tests.alerts.support import START, make_alert
 from tests.crawler.server import TestServer
 
@@ -295,6 +297,24 @@ def test_the_case_workflow_over_http(client: TestClient) -> None:
     assert client.get("/v1/cases/abc", headers=auth()).status_code == 422
 
 
+def test_the_reply_deadline_is_extended_once_over_http(client: TestClient) -> None:
+    no_reason = client.post("/v1/cases/1/extend", json={}, headers=auth())
+    assert no_reason.status_code == 422 and "reason" in no_reason.json()["detail"]
+    too_long = client.post("/v1/cases/1/extend", json={"reason": "调查", "days": 5}, headers=auth())
+    assert too_long.status_code == 422 and "1 to 2 days, not 5" in too_long.json()["detail"]
+    reader = client.post("/v1/cases/1/extend", json={"reason": "调查"}, headers=auth(READ))
+    assert reader.status_code == 403
+    extended = client.post("/v1/cases/1/extend", json={"reason": "联合调查"}, headers=auth())
+    # General: Mon 23 Nov 10:00 Beijing + 2 working days (the default and most) = Wed 25 Nov.
+    assert extended.status_code == 200
+    assert extended.json()["respond_by"] == "2026-11-25T02:00:00Z"
+    assert extended.json()["extension_reason"] == "联合调查"
+    again = client.post("/v1/cases/1/extend", json={"reason": "再延"}, headers=auth())
+    assert again.status_code == 409 and "extended once" in again.json()["detail"]
+    events = client.get("/v1/cases/1", headers=auth(READ)).json()["events"]
+    assert [(e["kind"], e["actor"]) for e in events][-1] == ("extended", "office")
+
+
 def test_sources_show_the_last_patrol_and_the_override_persists(
     client: TestClient, settings: Settings
 ) -> None:
@@ -394,6 +414,57 @@ def test_overdue_cases_show_in_metrics_and_lists(settings: Settings) -> None:
         assert "yuqing_sources_late 1.0" in c.get("/metrics").text  # bbs; news never ran
         overdue = c.get("/v1/cases", params={"overdue": True}, headers=auth()).json()
     assert [case["overdue"] for case in overdue] == [True]
+
+
+def test_rule_lag_late_sources_failures_and_readiness_name_what_is_degraded(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "alert_rules:\n  - {id: canteen-match, kind: match, watch_rules: [canteen]}\n"
+        + "  - {id: spare, kind: match, enabled: false}\n",
+        encoding="utf-8",
+    )
+    settings = settings_at(path)
+    seed(settings)
+    index = Flaky(open_index(settings))
+    db = StateDB.in_data_dir(settings.storage.data_dir)
+    engine = Engine.from_settings(settings, index, Outbox(CaseBook(db), []))
+    engine.run_due(NOW - timedelta(minutes=20))  # the first run starts the watch
+    engine.run_due(NOW - timedelta(minutes=10))  # one window, ending 10 minutes before NOW
+    with TestClient(app_for(settings, clock=lambda: NOW)) as c:
+        text = c.get("/metrics").text
+        assert 'yuqing_alert_rule_lag_seconds{rule="canteen-match"} 600.0' in text
+        assert 'rule="spare"' not in text  # disabled: not evaluated, no lag
+        assert "yuqing_alert_monitor_degraded 0.0" in text
+        ready = c.get("/ready").json()
+        # Rules ten minutes behind, the seeded delivery pending for two hours; news never
+        # patrolled is due, not late.
+        assert ready["ready"] is True and ready["status"] == "degraded"
+        assert set(ready["degraded"]) == {"alert_rules", "deliveries"}
+        assert "canteen-match" in ready["degraded"]["alert_rules"]
+        assert "the oldest for 2.0 h" in ready["degraded"]["deliveries"]
+    # The index goes down for two runs: the monitor is degraded (R2), and says since when.
+    index.down = 2
+    engine.run_due(NOW - timedelta(minutes=5))
+    engine.run_due(NOW - timedelta(minutes=4))
+    later = NOW + timedelta(hours=3)  # bbs (30 min) had no patrol since NOW - 10 min
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE deliveries SET state = 'failed', last_error = 'HTTP 500' WHERE case_id = 1"
+        )
+    with TestClient(app_for(settings, clock=lambda: later)) as c:
+        text = c.get("/metrics").text
+        assert "yuqing_alert_monitor_degraded 1.0" in text
+        assert 'yuqing_source_late{source="bbs"} 1.0' in text
+        assert "yuqing_deliveries_failed 1.0" in text
+        degraded = c.get("/ready").json()["degraded"]
+    assert set(degraded) == {"monitor", "sources", "alert_rules", "destinations"}
+    assert "since 2026-11-18T03:56:00+00:00" in degraded["monitor"]
+    assert degraded["sources"] == "late patrols: bbs"  # news, never patrolled, is only due
+    assert degraded["destinations"].startswith("1 failed deliveries to replay")
+    db.close()
 
 
 def test_crawl_now_runs_a_real_crawl_in_a_child_process(tmp_path: Path) -> None:
