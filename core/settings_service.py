@@ -109,6 +109,9 @@ class Alerting(Model):
 
     storm_cap: int = Field(default=20, ge=1)
     storm_window: Duration = timedelta(minutes=10)
+    # How often the patrol daemon evaluates the rules (the shortest window); a crawl that
+    # brings new posts also starts a run at once, if the last window is at least this old.
+    interval: Duration = timedelta(minutes=1)
 
 
 Scope = Literal["read", "write"]

@@ -49,8 +49,8 @@ class Duties:
         )
         self.outbox = Outbox.from_settings(self.cases, settings)
         self.engine = Engine.from_settings(settings, self.index, self.outbox)
-        if alert_interval is not None:  # the demo evaluates faster than the minute by default
-            self.engine.interval = alert_interval
+        # The demo passes its own; otherwise `alerting.interval` (1 minute unless configured).
+        self.engine.interval = alert_interval or settings.alerting.interval
         self.worker = Worker(self.outbox, clock=_now)
         self.controls = Controls(self.state)
 

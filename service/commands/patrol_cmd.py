@@ -11,7 +11,9 @@ from service.cli import UserError
 from service.commands.crawl_cmd import format_summary
 from service.duties import Duties
 from service.patrol import Patrol
+from service.patrol_status import status_lines
 from service.wiring import SetupError, data_dir, settings_from_args
+from store.state import StateDB
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "finish.",
     )
     p.add_argument("--once", action="store_true", help="patrol every source once, then exit")
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print each source's current interval, next run and last outcome, then exit",
+    )
     p.set_defaults(func=run)
 
 
@@ -39,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run
+    if args.status:
+        for line in status_lines(settings, StateDB.in_data_dir(data_dir(settings))):
+            print(line)
+        return 0
     patrol = Patrol(settings, args.config, _report)
     sources = patrol.sources()
     if not sources:
