@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from alerts.cases import CaseBook
 from alerts.delivery import Outbox
-from alerts.models import Destination
+from alerts.models import DeliveryState, Destination
+from alerts.sender import Worker
 from core.post import Severity
 from service.cli import main
 from store.state import StateDB
-from tests.alerts.support import START, make_alert
+from tests.alerts.support import SECRET, START, FakeClock, Receiver, Reply, make_alert
 
 
 @pytest.fixture
@@ -82,6 +84,48 @@ def test_failures_lists_nothing_on_a_healthy_outbox(
 ) -> None:
     assert run(data, "failures") == 0
     assert "no failed deliveries" in capsys.readouterr().out
+
+
+def test_operators_list_and_replay_failures_and_re_enable_a_gone_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeClock(datetime.now(UTC))  # the CLI queues a replay at the wall clock's now
+    receiver = Receiver(clock, [SECRET])
+    try:
+        receiver.script("/cases/cs", Reply(500), Reply(500), Reply(200))
+        receiver.script("/cases/old", Reply(410), Reply(200))
+        db = StateDB.in_data_dir(tmp_path)
+        dests = [
+            Destination(id=name, url=f"{receiver.url}/cases/{name}", secrets=[SECRET],
+                        allow_private=True, events=["case"])
+            for name in ("cs", "old")
+        ]  # fmt: skip
+        outbox = Outbox(CaseBook(db), dests)
+        worker = Worker(outbox, clock, schedule=(timedelta(seconds=5),))  # two attempts
+        outbox.submit(make_alert(), clock())
+        worker.run_once()
+        clock.advance(seconds=10)
+        worker.run_once()
+        failed = {d.destination: d.id for d in outbox.failures()}
+        assert set(failed) == {"cs", "old"}
+        assert run(tmp_path, "failures") == 0
+        listed = capsys.readouterr().out
+        assert failed["cs"] in listed and "HTTP 500" in listed
+        assert "destination old is disabled (410 Gone)" in listed
+        assert run(tmp_path, "replay", failed["cs"], "--by", "宣传部") == 0
+        assert "queued 1 deliveries again" in capsys.readouterr().out
+        assert run(tmp_path, "replay", "--destination", "old") == 2
+        assert "enable it first" in capsys.readouterr().err
+        assert run(tmp_path, "replay", "--enable", "old") == 0
+        worker.run_once()
+        assert {d.state for d in outbox.deliveries()} == {DeliveryState.DELIVERED}
+        # The same webhook-id as the failed attempts: the receiver keeps one case each.
+        assert {r.webhook_id for r in receiver.on("/cases/cs")} == {failed["cs"]}
+        replayed = [e for e in CaseBook(db).events(1) if e.kind == "delivery_replayed"]
+        assert [e.actor for e in replayed] == ["宣传部", replayed[1].actor]
+        db.close()
+    finally:
+        receiver.close()
 
 
 def test_list_overdue(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
