@@ -3,18 +3,20 @@ Analyzer is built from an institution's settings (the CLI's `yuqing analyze` use
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from scrapy.crawler import Crawler
 
 from analysis.analyzer import Analysis, Analyzer, Item
 from analysis.folding import Folder
-from analysis.keywords import IdfModel
+from analysis.keywords import IdfModel, jieba_idf
 from analysis.routing import Router, unit_from_model
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel
@@ -29,12 +31,21 @@ logger = logging.getLogger(__name__)
 _NEWS_KINDS = {"comments": "news"}  # a source kind whose sites count as media pickup
 
 
+@lru_cache(maxsize=2)
+def shared_segmenter(words: tuple[str, ...]) -> Segmenter:
+    """One segmenter per dictionary per process: the analysis and the index of every source in
+    a run share it (building one loads the dictionaries, seconds of CPU)."""
+    return Segmenter(words)
+
+
 def build_analyzer(settings: Settings | None, segmenter: Segmenter | None = None) -> Analyzer:
     """The institution's analyzer: its dictionary, watch rules, unit directory, tier names.
     An invalid watch rule is left out (and logged), never stopping the others (ALERTING R5)."""
     if settings is None:
-        return Analyzer(segmenter=segmenter or Segmenter(), sentiment=SentimentModel.load())
-    segmenter = segmenter or Segmenter(settings.dictionary_words())
+        return Analyzer(
+            segmenter=segmenter or shared_segmenter(()), sentiment=SentimentModel.load()
+        )
+    segmenter = segmenter or shared_segmenter(tuple(settings.dictionary_words()))
     rules = RuleSet(specs_from_models(settings.watch_rules), segmenter, skip_invalid=True)
     for error in rules.errors:
         logger.error("watch rule left out: %s", error)
@@ -121,42 +132,135 @@ def _replace(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-class AnalysisPipeline:
-    def __init__(self, analyzer: Analyzer, state: AnalysisState, source_kind: str) -> None:
+class SharedAnalyzer:
+    """One analyzer per institution config per process: every source of a crawl (and every
+    crawl a pre-loaded worker runs) shares it, so the dictionaries, the sentiment model and the
+    IDF table load once. ``opened`` counts the spiders using it: the first to open loads the
+    state from the data folder, each one closing writes it back."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
+        self.opened = 0
+
+
+_SHARED: dict[tuple[str | None, int, tuple[str, ...]], SharedAnalyzer] = {}
+
+
+def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnalyzer:
+    """The process's analyzer for the institution ``config`` (a path; None: no institution
+    rules) with the dictionary ``words``; rebuilt only when the config file changes."""
+    stamp = Path(config).stat().st_mtime_ns if config and Path(config).exists() else 0
+    key = (config, stamp, tuple(words))
+    found = _SHARED.get(key)
+    if found is None:
+        institution = load_settings(config) if config else None
+        if institution is not None and not words:
+            words = institution.dictionary_words()
+        analyzer = build_analyzer(institution, shared_segmenter(tuple(words)))
+        jieba_idf()  # the keyword prior, read lazily on the first post otherwise
+        for stale in [k for k, v in _SHARED.items() if v.opened == 0]:
+            del _SHARED[stale]  # a config edited since: its old analyzer is not wanted again
+        found = _SHARED[key] = SharedAnalyzer(analyzer)
+    return found
+
+
+class AnalysisPipeline:
+    """Analyses posts in batches (the sentiment model and the repost signatures are fastest
+    on batches): an item waits until ``batch`` items are buffered or ``wait`` seconds have
+    passed since the first of them, then the batch is analysed in arrival order and each item
+    goes on. Nothing is acknowledged before it is analysed; the spider closes only when every
+    item has passed, so nothing is left in the buffer."""
+
+    def __init__(
+        self,
+        shared: SharedAnalyzer,
+        state: AnalysisState,
+        source_kind: str,
+        *,
+        batch: int = 16,
+        wait: float = 0.1,
+    ) -> None:
+        self.shared = shared
+        self.analyzer = shared.analyzer
         self.state = state
         self.site_kind = _NEWS_KINDS.get(source_kind, "")
+        self.batch_size = max(1, batch)
+        self.wait = max(0.0, wait)
+        self.pending: list[tuple[PostItem, asyncio.Future[PostItem]]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AnalysisPipeline:
         settings = crawler.settings
-        config = settings.get("YUQING_CONFIG")
-        institution = load_settings(config) if config else None
-        words = settings.getlist("YUQING_DICTIONARY_WORDS")
-        analyzer = build_analyzer(institution, Segmenter(words) if words else None)
+        shared = shared_analyzer(
+            settings.get("YUQING_CONFIG"), settings.getlist("YUQING_DICTIONARY_WORDS")
+        )
         state = AnalysisState(Path(settings.get("YUQING_DATA_DIR")))
-        return cls(analyzer, state, settings.get("YUQING_SOURCE_KIND", ""))
+        return cls(
+            shared,
+            state,
+            settings.get("YUQING_SOURCE_KIND", ""),
+            batch=settings.getint("YUQING_ANALYSIS_BATCH", 16),
+            wait=settings.getfloat("YUQING_ANALYSIS_WAIT", 0.1),
+        )
 
     def open_spider(self) -> None:
-        self.state.load(self.analyzer)
+        if self.shared.opened == 0:
+            self.state.load(self.analyzer)
+        self.shared.opened += 1
 
     def close_spider(self) -> None:
-        self.state.save(self.analyzer)
+        try:
+            self.flush()
+        finally:
+            self.shared.opened -= 1
+            self.state.save(self.analyzer)
 
-    def process_item(self, item: PostItem) -> PostItem:
+    async def process_item(self, item: PostItem) -> PostItem:
+        done: asyncio.Future[PostItem] = asyncio.get_running_loop().create_future()
+        self.pending.append((item, done))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.wait, self.flush)
+        return await done
+
+    def flush(self) -> None:
+        """Analyse what is buffered now and let those items go on."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        try:
+            results = self.analyzer.analyze([self._item(item) for item, _ in pending])
+        except Exception:
+            # One bad post must not fail the others: analyse them one by one to find it.
+            for item, done in pending:
+                try:
+                    self._done(item, done, self.analyzer.analyze([self._item(item)])[0])
+                except Exception as exc:
+                    if not done.done():
+                        done.set_exception(exc)
+            return
+        for (item, done), result in zip(pending, results, strict=True):
+            self._done(item, done, result)
+
+    def _item(self, item: PostItem) -> Item:
         post = item.post
-        result = self.analyzer.analyze(
-            [
-                Item(
-                    text=post.text,
-                    title=post.title,
-                    id=post.id,
-                    site=post.site,
-                    time=post.time,
-                    replies=post.reply_count or 0,
-                    site_kind=self.site_kind,
-                )
-            ]
-        )[0]
-        item.post = apply(post, result)
-        return item
+        return Item(
+            text=post.text,
+            title=post.title,
+            id=post.id,
+            site=post.site,
+            time=post.time,
+            replies=post.reply_count or 0,
+            site_kind=self.site_kind,
+        )
+
+    @staticmethod
+    def _done(item: PostItem, done: asyncio.Future[PostItem], result: Analysis) -> None:
+        item.post = apply(item.post, result)
+        if not done.done():  # a waiter cancelled (the crawl was stopped) wants nothing
+            done.set_result(item)

@@ -5,29 +5,21 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
-from analysis.segment import Segmenter
 from core.post import Post
 from crawler.items import PostItem
 from crawler.middlewares import load_object_path
+from pipelines.analysis import shared_segmenter
 from store.base import IndexUnavailable, PostIndex
 from store.crawl_state import CrawlState
 from store.factory import open_post_index
 
 logger = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=2)
-def shared_segmenter(words: tuple[str, ...]) -> Segmenter:
-    """One segmenter per process: every source's crawler in a run shares it (building one
-    loads the dictionaries, seconds of CPU)."""
-    return Segmenter(words)
 
 
 def open_configured_index(settings: BaseSettings) -> PostIndex:
@@ -36,7 +28,7 @@ def open_configured_index(settings: BaseSettings) -> PostIndex:
         Path(settings.get("YUQING_DATA_DIR")),
         settings.getlist("YUQING_ELASTICSEARCH"),
         settings.get("YUQING_INDEX_PREFIX"),
-        Segmenter(settings.getlist("YUQING_DICTIONARY_WORDS")),
+        shared_segmenter(tuple(settings.getlist("YUQING_DICTIONARY_WORDS"))),
     )
 
 

@@ -51,18 +51,19 @@ def detect(
     *,
     content_type: str | None = None,
     profiles: tuple[ForumProfile, ...] = (),
+    page: Selector | None = None,
 ) -> Detection:
     """Classify a fetched page; ``text`` is its decoded form, ``profiles`` extra forum profiles
-    from config tried before the built-in ones."""
+    from config tried before the built-in ones, ``page`` the text already parsed, if it is."""
     if is_feed(body, content_type):
         return Detection(PageKind.FEED)
-    page = Selector(text=text)
+    page = page if page is not None else Selector(text=text)
     for profile in profiles:
         if profile.post_item and select(page, profile.post_item):
             return Detection(PageKind.FORUM_THREAD, profile)
         if profile.thread_item and select(page, profile.thread_item):
             return Detection(PageKind.FORUM_LIST, profile)
-    found = recognise(text, url)
+    found = recognise(text, url, page=page)
     if found is not None:
         profile, what = found
         return Detection(

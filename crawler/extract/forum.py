@@ -270,9 +270,12 @@ def profile_named(name: str) -> ForumProfile:
         ) from None
 
 
-def recognise(html: str, url: str | None = None) -> tuple[ForumProfile, str] | None:
-    """Which built-in profile fits a page, and whether the page is a ``thread`` or a ``list``."""
-    page = Selector(text=html)
+def recognise(
+    html: str, url: str | None = None, *, page: Selector | None = None
+) -> tuple[ForumProfile, str] | None:
+    """Which built-in profile fits a page, and whether the page is a ``thread`` or a ``list``
+    (``page``: ``html`` already parsed, if it is)."""
+    page = page if page is not None else Selector(text=html)
     for profile in BUILT_IN.values():
         url_says = None
         if url:

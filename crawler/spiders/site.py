@@ -65,19 +65,21 @@ class SiteSpider(FeedSpider):
         if not isinstance(response, TextResponse):
             return  # an image or a download that slipped through: no posts in it
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
-        found = detect(response.body, response.text, response.url, content_type=ctype)
+        # Parsed once (Scrapy keeps response.selector): recognition, extraction and links share it.
+        page = response.selector
+        found = detect(response.body, response.text, response.url, content_type=ctype, page=page)
         if found.kind is PageKind.FEED:
             yield from self.parse_feed(response)
             return
         if found.kind is PageKind.FORUM_THREAD and found.profile is not None:
             yield from self._thread(response, found.profile)
         elif found.kind is PageKind.FORUM_LIST and found.profile is not None:
-            page = parse_list(response.text, response.url, found.profile)
-            for ref in page.threads:
+            listed = parse_list(response.text, response.url, found.profile)
+            for ref in listed.threads:
                 if self.same_site(ref.url):
                     yield self.request(ref.url, self.parse_page)
         elif found.kind is PageKind.ARTICLE:
-            article = extract_article(response.text, response.url)
+            article = extract_article(response.text, response.url, page=page)
             if len(article.text) >= MIN_ARTICLE_CHARS:
                 yield self.post_item(
                     response,
