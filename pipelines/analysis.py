@@ -7,7 +7,7 @@ import asyncio
 import fcntl
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +29,7 @@ from crawler.items import PostItem
 logger = logging.getLogger(__name__)
 
 _NEWS_KINDS = {"comments": "news"}  # a source kind whose sites count as media pickup
+_POLL = 0.05  # seconds: how often waiting items look whether downloads have stopped
 
 
 @lru_cache(maxsize=2)
@@ -166,10 +167,11 @@ def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnal
 
 class AnalysisPipeline:
     """Analyses posts in batches (the sentiment model and the repost signatures are fastest
-    on batches): an item waits until ``batch`` items are buffered or ``wait`` seconds have
-    passed since the first of them, then the batch is analysed in arrival order and each item
-    goes on. Nothing is acknowledged before it is analysed; the spider closes only when every
-    item has passed, so nothing is left in the buffer."""
+    on batches): an item waits until ``batch`` items are buffered, or ``wait`` seconds have
+    passed since the first of them, or no download is under way (no more items are coming
+    soon: waiting would only idle), then the batch is analysed in arrival order and each item
+    goes on. Nothing goes on before it is analysed; the spider closes only when every item
+    has passed, so nothing is left in the buffer."""
 
     def __init__(
         self,
@@ -178,7 +180,8 @@ class AnalysisPipeline:
         source_kind: str,
         *,
         batch: int = 16,
-        wait: float = 0.1,
+        wait: float = 0.5,
+        idle: Callable[[], bool] = lambda: False,
     ) -> None:
         self.shared = shared
         self.analyzer = shared.analyzer
@@ -186,8 +189,10 @@ class AnalysisPipeline:
         self.site_kind = _NEWS_KINDS.get(source_kind, "")
         self.batch_size = max(1, batch)
         self.wait = max(0.0, wait)
+        self.idle = idle
         self.pending: list[tuple[PostItem, asyncio.Future[PostItem]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AnalysisPipeline:
@@ -201,7 +206,8 @@ class AnalysisPipeline:
             state,
             settings.get("YUQING_SOURCE_KIND", ""),
             batch=settings.getint("YUQING_ANALYSIS_BATCH", 16),
-            wait=settings.getfloat("YUQING_ANALYSIS_WAIT", 0.1),
+            wait=settings.getfloat("YUQING_ANALYSIS_WAIT", 0.5),
+            idle=lambda: crawler.engine is None or not crawler.engine.downloader.active,
         )
 
     def open_spider(self) -> None:
@@ -219,11 +225,20 @@ class AnalysisPipeline:
     async def process_item(self, item: PostItem) -> PostItem:
         done: asyncio.Future[PostItem] = asyncio.get_running_loop().create_future()
         self.pending.append((item, done))
-        if len(self.pending) >= self.batch_size:
+        if len(self.pending) >= self.batch_size or self.idle():
             self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.wait, self.flush)
+            self._deadline = asyncio.get_running_loop().time() + self.wait
+            self._tick()
         return await done
+
+    def _tick(self) -> None:
+        """While items wait: go at the deadline, or as soon as downloads stop."""
+        loop = asyncio.get_running_loop()
+        if self.idle() or loop.time() >= self._deadline:
+            self.flush()
+        else:
+            self._timer = loop.call_later(min(_POLL, self.wait), self._tick)
 
     def flush(self) -> None:
         """Analyse what is buffered now and let those items go on."""

@@ -62,7 +62,9 @@ def _items(texts: Sequence[str]) -> list[PostItem]:
 
 def _pipeline(analyzer: Analyzer, tmp_path: Path, *, batch: int, wait: float) -> AnalysisPipeline:
     state = AnalysisState(tmp_path / "state")
-    return AnalysisPipeline(SharedAnalyzer(analyzer), state, "forum", batch=batch, wait=wait)
+    return AnalysisPipeline(
+        SharedAnalyzer(analyzer), state, "forum", batch=batch, wait=wait, idle=lambda: False
+    )
 
 
 async def _through(pipeline: AnalysisPipeline, items: list[PostItem]) -> list[object]:
@@ -105,6 +107,29 @@ def test_a_short_wait_lets_a_partial_batch_go(tmp_path: Path) -> None:
     out = asyncio.run(_through(pipeline, _items(TEXTS[:2])))
     assert analyzer.batches == [2]
     assert all(isinstance(i, PostItem) and i.post.sentiment for i in out)
+
+
+def test_items_go_at_once_when_no_download_is_under_way(tmp_path: Path) -> None:
+    analyzer = _recording(tmp_path)
+    downloads = [1]  # one download under way, then none
+    pipeline = AnalysisPipeline(
+        SharedAnalyzer(analyzer),
+        AnalysisState(tmp_path / "state"),
+        "forum",
+        batch=100,
+        wait=3600,
+        idle=lambda: not downloads,
+    )
+
+    async def run() -> list[object]:
+        waiting = asyncio.gather(*(pipeline.process_item(i) for i in _items(TEXTS[:3])))
+        await asyncio.sleep(0.2)
+        assert analyzer.batches == []  # a download is under way: more items may come
+        downloads.clear()
+        return list(await waiting)
+
+    out = asyncio.run(run())
+    assert analyzer.batches == [3] and all(isinstance(i, PostItem) for i in out)
 
 
 def test_one_bad_post_fails_alone(tmp_path: Path) -> None:
