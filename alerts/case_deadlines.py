@@ -4,10 +4,15 @@ one extension of the reply deadline (DOMAIN.md §2, §5, §7). Called through ``
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from alerts.cases import CaseBook, CaseError, TransitionError, utc_iso
 from alerts.deadlines import DEFAULT_TIERS, DeadlineUnit, Span, add_span
 from alerts.models import Case, CaseState
+
+
+def _local(value: datetime, zone: str) -> str:
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def special_report_made(
@@ -50,7 +55,7 @@ def extend(book: CaseBook, case_id: int, days: int, reason: str, actor: str, now
         case = book.load(conn, case_id)
         if case.extended_at is not None:
             raise TransitionError(
-                f"case {case.ref} was extended already on {utc_iso(case.extended_at)} "
+                f"case {case.ref} was extended already on {_local(case.extended_at, book.zone)} "
                 f"({case.extension_reason}); a deadline is extended once"
             )
         if case.state not in (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.IN_PROGRESS):

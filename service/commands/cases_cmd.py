@@ -117,7 +117,7 @@ def _show(args: argparse.Namespace) -> int:
         ("resolution", f"{c.resolution.value}: {c.summary}" if c.resolution else "-"),
     ]
     for name, value in rows:
-        print(f"{name:>13}: {value}")
+        print(f"{name:>14}: {value}")
     print("\naudit trail:")
     for event in book.events(c.id):
         detail = ", ".join(f"{k}={v}" for k, v in event.detail.items() if v not in (None, ""))
@@ -156,6 +156,7 @@ def _change(args: argparse.Namespace) -> int:
             days = args.days or book.max_extension_days
             case = book.extend(args.case, days, args.reason, actor, now)
             print(f"{case.ref}: reply now due {_local(case.respond_by, ZoneInfo(book.zone))}")
+            return 0
         else:
             case = book.archive(args.case, actor, now)
     except CaseError as exc:
