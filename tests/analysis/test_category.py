@@ -1,5 +1,6 @@
 """Category: cue-word examples, and a quality gate with pinned per-class floors on the test
-portion of the hand-written evaluation set (tuning used only the dev portion).
+portion of the hand-written evaluation set and on a fresh held-out file (tuning used only the
+dev portion).
 
 Print the per-class precision/recall table:  uv run --frozen python tests/analysis/test_category.py
 """
@@ -21,10 +22,13 @@ from analysis.lexicons import LexiconError
 from core.post import Category
 
 EVAL = Path(__file__).parent / "data" / "category_eval.jsonl"
+# Written in one go before the second tuning round, never looked at while tuning, scored once
+# before and once after it (docs/analysis.md).
+FRESH = Path(__file__).parent / "data" / "category_fresh.jsonl"
 
 
-def load(split: str | None = None) -> list[dict[str, str]]:
-    rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
+def load(split: str | None = None, path: Path = EVAL) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return [r for r in rows if split is None or r["split"] == split]
 
 
@@ -45,15 +49,21 @@ def table(rows: Iterable[dict[str, str]]) -> dict[Category, tuple[float, float, 
 
 
 # Measured on the test portion (166 posts) with the lexicon tuned on the dev portion only:
-#   appeal 0.94/0.91, hype 1.00/0.63, defamation 0.95/0.55, suggestion 0.97/0.97,
-#   other 0.54/0.97 (precision/recall), accuracy 0.81. Floors sit a little below.
+#   appeal 0.92/1.00, hype 1.00/0.78, defamation 0.95/0.64, suggestion 0.97/0.97,
+#   other 0.67/0.97 (precision/recall), accuracy 0.87 (before the second round: hype recall
+#   0.63, defamation 0.55, accuracy 0.81). Floors sit a little below and only ever go up.
 FLOORS = {
-    Category.APPEAL: (0.88, 0.85),
-    Category.HYPE: (0.94, 0.56),
-    Category.DEFAMATION: (0.88, 0.48),
+    Category.APPEAL: (0.88, 0.94),
+    Category.HYPE: (0.94, 0.72),
+    Category.DEFAMATION: (0.90, 0.57),
     Category.SUGGESTION: (0.91, 0.91),
-    Category.OTHER: (0.48, 0.91),
+    Category.OTHER: (0.60, 0.91),
 }
+# The fresh file (65 posts, 13 per class): accuracy 0.754 (0.615 before the second round);
+# recall appeal 0.69, hype 0.77, defamation 0.69, suggestion 0.77, other 0.85. With 13 posts a
+# class, one post is 0.077: the floors sit one post below.
+FRESH_RECALL_FLOOR = 0.61
+FRESH_ACCURACY_FLOOR = 0.70
 
 
 def test_the_evaluation_set_is_big_enough_and_split() -> None:
@@ -63,6 +73,11 @@ def test_the_evaluation_set_is_big_enough_and_split() -> None:
         of_class = [r for r in rows if r["label"] == c.value]
         assert len(of_class) >= 30, c
         assert sum(r["split"] == "test" for r in of_class) >= 30, c
+    fresh = load(path=FRESH)
+    assert len(fresh) >= 60 and not {r["text"] for r in fresh} & {r["text"] for r in rows}
+    assert all(r["split"] == "fresh" for r in fresh)
+    for c in Category:
+        assert sum(r["label"] == c.value for r in fresh) >= 12, c
 
 
 @pytest.mark.parametrize("category", list(Category), ids=[c.value for c in Category])
@@ -77,7 +92,20 @@ def test_quality_gate_on_the_test_portion(category: Category) -> None:
 def test_accuracy_gate_on_the_test_portion() -> None:
     rows = load("test")
     right = sum(classify(r["text"]).category.value == r["label"] for r in rows)
-    assert right / len(rows) >= 0.76
+    assert right / len(rows) >= 0.84
+
+
+@pytest.mark.parametrize("category", list(Category), ids=[c.value for c in Category])
+def test_quality_gate_on_the_fresh_file(category: Category) -> None:
+    _, recall, support = table(load(path=FRESH))[category]
+    assert support >= 12
+    assert recall >= FRESH_RECALL_FLOOR, f"{category.value} recall {recall:.3f}"
+
+
+def test_accuracy_gate_on_the_fresh_file() -> None:
+    rows = load(path=FRESH)
+    right = sum(classify(r["text"]).category.value == r["label"] for r in rows)
+    assert right / len(rows) >= FRESH_ACCURACY_FLOOR
 
 
 EXAMPLES = [
@@ -131,9 +159,9 @@ def test_bad_configuration_is_refused() -> None:
 
 
 def main() -> int:
-    for split in ("dev", "test", None):
-        rows = load(split)
-        print(f"\n{split or 'all'} ({len(rows)} posts)")
+    for split, path in (("dev", EVAL), ("test", EVAL), (None, EVAL), (None, FRESH)):
+        rows = load(split, path)
+        print(f"\n{path.name} {split or 'all'} ({len(rows)} posts)")
         print(f"{'category':<12}{'precision':>10}{'recall':>8}{'F1':>7}{'posts':>7}")
         for c, (p, r, n) in table(rows).items():
             f1 = 2 * p * r / (p + r) if p + r else 0.0
