@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import threading
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -22,10 +23,21 @@ logger = logging.getLogger("yuqing.crawl")
 # Imported once in the fork server (service.crawl_warm also builds what every crawl rebuilds).
 PRELOAD = ["crawler.runner", "pipelines.analysis", "pipelines.index", "service.crawl_warm"]
 
+# Read by service.crawl_warm in the fork server: which analyzer to build before the first fork.
+WARM_CONFIG = "YUQING_WARM_CONFIG"
+WARM_WORDS = "YUQING_WARM_WORDS"
+
 RUN_ERROR = "run"  # the error key of a run that died or was killed before it could report
 
 _context: Any = None
 _lock = threading.Lock()
+
+
+def warm(config: str, words: list[str]) -> None:
+    """Have the fork server build the analyzer for ``config`` (with the dictionary ``words``, as
+    the crawl jobs will name them) before its first fork; no effect once it is running."""
+    os.environ[WARM_CONFIG] = config
+    os.environ[WARM_WORDS] = json.dumps(words, ensure_ascii=False)
 
 
 def _forkserver() -> Any:

@@ -21,7 +21,7 @@ from core.post import utcnow
 from core.settings import Settings, Source
 from core.settings_loader import config_path
 from crawler.runner import SourceSummary, job_for
-from service.crawl_worker import RUN_ERROR, crawl_in_child
+from service.crawl_worker import RUN_ERROR, crawl_in_child, warm
 from service.jobstore import StateJobStore
 from service.pace import PaceBook, signature
 from store.crawl_state import CrawlState
@@ -123,7 +123,9 @@ class Patrol:
         if not sources:
             return []
         try:
-            job = job_for(self.settings, sources, config=str(config_path(self.config).resolve()))
+            config = str(config_path(self.config).resolve())
+            job = job_for(self.settings, sources, config=config)
+            warm(config, job.dictionary_words)  # before the fork server's first start only
             summaries = crawl_in_child(job, self.settings.crawl.run_timeout)
         finally:
             with self._busy_lock:
@@ -259,6 +261,13 @@ class Patrol:
             "evidence purge": (duties.purge_evidence, CronTrigger(hour=3, minute=17, timezone=tz)),
         }
 
+    def attach(self, duties: Duties) -> dict[str, tuple[Callable[[], object], Any]]:
+        """Run ``duties`` beside the crawls; returns each duty with its trigger."""
+        self.duties = duties
+        triggers = self.duty_triggers(duties)
+        self._duties.update({name: func for name, (func, _) in triggers.items()})
+        return triggers
+
     def sync(self, scheduler: BackgroundScheduler, duties: Duties | None, now: datetime) -> None:
         """Make the stored jobs match the configuration: sources that left it are dropped, new
         ones start at once, a changed schedule starts afresh; the rest keep their next run."""
@@ -283,10 +292,9 @@ class Patrol:
                 next_run_time=now,  # a new source's first patrol starts at once
             )
         if duties is not None:
-            for name, (func, trigger) in self.duty_triggers(duties).items():
+            for name, (_, trigger) in self.attach(duties).items():
                 job_id = DUTY_JOB + name
                 wanted.add(job_id)
-                self._duties[name] = func
                 old = existing.get(job_id)
                 if old is not None and str(old.trigger) == str(trigger):
                     continue
