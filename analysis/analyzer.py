@@ -6,18 +6,59 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
+from functools import lru_cache
+from typing import NamedTuple
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
 from analysis.folding import ClusterAssignment, Folder, Signed
-from analysis.keywords import IdfModel, Keyword, keywords
+from analysis.keywords import IdfModel, Keyword, keyword_counts, keywords_of
+from analysis.normalize import normalize
 from analysis.routing import Route, Router
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel, SentimentResult
-from analysis.severity import Assessment, SeverityInput, SeverityPolicy, assess
-from analysis.watch import RuleMatch, RuleSet
+from analysis.severity import (
+    Assessment,
+    SeverityInput,
+    SeverityPolicy,
+    assess,
+    escalation_matcher,
+    escalation_words_of,
+)
+from analysis.watch import PostTokens, RuleMatch, RuleSet
 
-_WORD = itemgetter(0)  # a Token's word, fetched in C
+_NO_CUT: tuple[list[str], list[int]] = ([], [])
+
+
+class _Cut(NamedTuple):
+    """A post's normalised title and body, and each one's words with their start offsets."""
+
+    title: str
+    body: str
+    title_cut: tuple[list[str], list[int]]
+    body_cut: tuple[list[str], list[int]]
+
+
+class _Plan(NamedTuple):
+    segmenter: Segmenter
+    rules: RuleSet | None
+    router: Router | None
+
+
+@lru_cache(maxsize=4)
+def _with_words(words: frozenset[str], fast: bool) -> Segmenter:
+    return Segmenter(sorted(words), fast=fast)
+
+
+def _cut(segmenter: Segmenter, item: Item) -> _Cut:
+    """The post normalised and cut once, title and body apart: every stage reads this."""
+    title = normalize(item.title) if item.title else ""
+    body = normalize(item.text) if item.text else ""
+    return _Cut(
+        title,
+        body,
+        segmenter.cut_offsets(title) if title else _NO_CUT,
+        segmenter.cut_offsets(body) if body else _NO_CUT,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +110,38 @@ class Analyzer:
     learn_idf: bool = True  # the IDF learns from every post analysed
     top_keywords: int = 8
 
+    def __post_init__(self) -> None:
+        self._plan_key: tuple[int, ...] = ()
+        self._plan = _Plan(self.segmenter, self.rules, self.router)
+
+    def plan(self) -> _Plan:
+        """The segmenter every stage shares, and the rules and unit directory compiled with it.
+
+        One cut serves watch rules, keywords, routing and the cue words of category and
+        severity, so its dictionary holds the institution's words and the cue words (as the
+        cue matchers' own dictionaries do: the same cues are found). Rebuilt if a part changes.
+        """
+        key = (id(self.segmenter), id(self.rules), id(self.router), id(self.categorizer))
+        if key != self._plan_key:
+            base = self.rules.segmenter if self.rules is not None else self.segmenter
+            cues = self.categorizer.matcher.words | escalation_matcher().words
+            if cues <= base.words:
+                self._plan = _Plan(base, self.rules, self.router)
+            else:
+                segmenter = _with_words(base.words | cues, base.fast)
+                rules = self.rules and RuleSet(
+                    [r.spec for r in self.rules.rules.values()], segmenter, skip_invalid=True
+                )
+                router = self.router and Router(
+                    self.router.units.values(), segmenter, self.router.default_unit
+                )
+                self._plan = _Plan(segmenter, rules, router)
+            self._plan_key = key
+        return self._plan
+
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
+        plan = self.plan()
+        cuts = [_cut(plan.segmenter, item) for item in items]
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items])
         signed: list[Signed | None] = [None] * len(items)
         if self.folder is not None:  # the batch's repost signatures in one numpy pass
@@ -78,27 +150,38 @@ class Analyzer:
             for n, one in zip(folded, self.folder.sign_many(texts), strict=True):
                 signed[n] = one
         return [
-            self._one(item, mood, one) for item, mood, one in zip(items, moods, signed, strict=True)
+            self._one(plan, item, cut, mood, one)
+            for item, cut, mood, one in zip(items, cuts, moods, signed, strict=True)
         ]
 
-    def _one(self, item: Item, mood: SentimentResult, signed: Signed | None = None) -> Analysis:
-        if self.rules is not None:
-            post = self.rules.tokenize(item.title, item.text)
-            words = [word for tokens in post.fields.values() for word in map(_WORD, tokens)]
-            matched = self.rules.match(post)
-        else:
-            words = self.segmenter.cut(f"{item.title}\n{item.text}")
-            matched = []
+    def _one(
+        self, plan: _Plan, item: Item, cut: _Cut, mood: SentimentResult, signed: Signed | None
+    ) -> Analysis:
+        (title_words, title_starts), (body_words, body_starts) = cut.title_cut, cut.body_cut
+        words = title_words + body_words
+        matched: list[RuleMatch] = []
+        if plan.rules is not None:
+            post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
+            matched = plan.rules.match(post)
+        counts = keyword_counts(words)
         if self.learn_idf:
-            self.idf.update(set(words))
-        category = self.categorizer.classify(item.text, item.title)
-        units = self.router.route(words) if self.router is not None else []
+            self.idf.add_document(counts.keys())
+        # Category and escalation cues on the same cut, over "title\nbody" as the
+        # categorizer reads a post (offsets of the body shifted past the title).
+        if item.title:
+            norm = f"{cut.title}\n{cut.body}".rstrip()
+            starts = [*title_starts, *map((len(cut.title) + 1).__add__, body_starts)]
+        else:
+            norm, starts = cut.body.rstrip(), body_starts
+        categorizer = self.categorizer
+        category = categorizer.classify_hits(categorizer.matcher.find_tokens(norm, words, starts))
+        escalation = escalation_words_of(escalation_matcher().find_tokens(norm, words, starts))
+        units = plan.router.route(words) if plan.router is not None else []
         cluster = self._fold(item, signed)
         folded = self.folder.cluster(cluster.id) if self.folder and cluster else None
         now = item.time or datetime.now(UTC)
         severity = assess(
             SeverityInput(
-                text=f"{item.title}\n{item.text}",
                 negativity=1.0 - mood.score,
                 sentiment=mood.label,
                 category=category.category,
@@ -108,12 +191,13 @@ class Analyzer:
                 news_pickup=item.site_kind in self.policy.news_kinds,
                 site_kinds=frozenset({item.site_kind} if item.site_kind else ()),
                 velocity=folded.posts_per_hour(now) if folded else 0.0,
+                escalation=tuple(escalation),
             ),
             self.policy,
         )
         return Analysis(
             tokens=words,
-            keywords=keywords(words, self.idf, self.top_keywords),
+            keywords=keywords_of(counts, self.idf, self.top_keywords),
             sentiment=mood,
             category=category,
             units=units,

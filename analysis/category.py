@@ -3,12 +3,12 @@ weighted cue lexicon (analysis/lexicons/category.tsv), with the cues that decide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
-from analysis.lexicons import CueMatcher, LexiconError, read_rows
+from analysis.lexicons import CueMatcher, Hit, LexiconError, read_rows
 from core.post import Category
 
 # The least total that decides a category. 1.5 lets one clear cue decide (？, 咨询, 直播) but
@@ -62,10 +62,19 @@ class Categorizer:
             weights.setdefault(cue, {})[category] = points
         return cls(weights, min_score)
 
+    @property
+    def matcher(self) -> CueMatcher:
+        """The cue matcher: the analyzer runs it on its own cut and passes the hits."""
+        return self._matcher
+
     def classify(self, text: str, title: str = "") -> CategoryResult:
+        return self.classify_hits(self._matcher.find(f"{title}\n{text}" if title else text))
+
+    def classify_hits(self, hits: Iterable[Hit]) -> CategoryResult:
+        """``classify`` from the cue hits of ``matcher`` already found in the post."""
         found: dict[Category, dict[str, float]] = {c: {} for c in Category}
         shown: dict[str, str] = {}
-        for hit in self._matcher.find(f"{title}\n{text}" if title else text):
+        for hit in hits:
             shown.setdefault(hit.cue, hit.shown)
             for category, weight in self._weights[hit.cue].items():
                 # A cue counts once however often it appears: repetition is not evidence.

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 import jieba
 
@@ -75,8 +76,13 @@ class IdfModel:
 
     def update(self, tokens: Iterable[str]) -> None:
         """Count one document (the tokens of one post)."""
+        self.add_document(set(filter(is_keyword_candidate, tokens)))
+
+    def add_document(self, candidates: Collection[str]) -> None:
+        """``update`` with the post's distinct keyword candidates picked already (the keys of
+        ``keyword_counts``)."""
         self.docs += 1
-        self.df.update(set(filter(is_keyword_candidate, tokens)))
+        self.df.update(candidates)
 
     def idf(self, word: str) -> float:
         prior_df = 0.0
@@ -88,20 +94,22 @@ class IdfModel:
 
     def idfs(self, words: Iterable[str]) -> list[float]:
         """``idf`` of each word: the same numbers, with the per-call set-up done once."""
-        prior_df = 0.0
+        words = list(words)
         prior_docs = 0
-        with_prior = bool(self.use_jieba_prior and self.prior_docs)
-        if with_prior:
+        priors: list[float] = [0.0] * len(words)
+        if self.use_jieba_prior and self.prior_docs:
             prior_docs = self.prior_docs
             self._prior_df("")  # brings the cache in line with the prior
-        docs, seen, log = prior_docs + self.docs + 1, self.df.get, math.log
-        cached, prior = self._prior_cache.get, self._prior_df
-        out = []
-        for word in words:
-            if with_prior:
-                prior_df = cached(word) or prior(word)  # 0.0 is never cached: exp() > 0
-            out.append(log(docs / (prior_df + seen(word, 0) + 1)) + 1)
-        return out
+            # Looked up in C (map over dict.get); only the words never seen need the table.
+            found = list(map(self._prior_cache.get, words))
+            if None in found:
+                prior = self._prior_df
+                priors = [prior(w) if p is None else p for p, w in zip(found, words, strict=True)]
+            else:
+                priors = cast(list[float], found)  # no None in it
+        docs, log = prior_docs + self.docs + 1, math.log
+        seen = map(self.df.get, words, repeat(0))
+        return [log(docs / (p + d + 1)) + 1 for p, d in zip(priors, seen, strict=False)]
 
     def _prior_df(self, word: str) -> float:
         # Cached per word (the same words recur); keyed on the prior, which a caller may change.
@@ -157,9 +165,19 @@ class Keyword:
     weight: float  # tf · idf
 
 
+def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
+    """How often each keyword candidate occurs in a post's tokens."""
+    return Counter(filter(is_keyword_candidate, tokens))
+
+
 def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
     """The post's top words by TF-IDF (ties by word, so the order is stable)."""
-    counts = Counter(filter(is_keyword_candidate, tokens))
+    return keywords_of(keyword_counts(tokens), idf, top_k)
+
+
+def keywords_of(counts: Mapping[str, int], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
+    """``keywords`` from the post's ``keyword_counts`` (the analyzer also feeds them to the
+    IDF, so they are counted once)."""
     total = sum(counts.values())
     if not total:
         return []

@@ -200,6 +200,22 @@ class Segmenter:
             out.extend(compress(ts, _words_mask(ts)))
         return out
 
+    def cut_offsets(self, norm: str) -> tuple[list[str], list[int]]:
+        """``cut_normalized`` with each word's start offset in ``norm``: two plain lists, the
+        cheapest form for the analyzer, which cuts a post once for all its stages."""
+        words: list[str] = []
+        starts: list[int] = []
+        for pos, ts in self._blocks(norm, True):
+            mask = _words_mask(ts)
+            words.extend(compress(ts, mask))
+            # accumulate yields one offset more than there are tokens: compress stops first.
+            starts.extend(compress(accumulate(map(len, ts), initial=pos), mask))
+        return words, starts
+
+    def subwords(self, word: str) -> tuple[tuple[int, str], ...]:
+        """The sub-words ``index_tokens`` adds for one word, with their offsets in it."""
+        return self._subwords(word) if len(word) > 2 else ()
+
     def tokens(self, text: str) -> list[Token]:
         """``cut`` with each word's offsets in the normalised text (for proximity and "why")."""
         out: list[Token] = []

@@ -3,12 +3,12 @@ adds points and a human-readable reason; the thresholds and weights are a policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
-from analysis.lexicons import CueMatcher, read_rows
+from analysis.lexicons import CueMatcher, Hit, read_rows
 from core.post import Category, Sentiment, Severity
 
 Steps = tuple[tuple[float, float], ...]  # (at least this much, points), ascending
@@ -117,6 +117,9 @@ class SeverityInput:
     news_pickup: bool = False
     site_kinds: frozenset[str] = frozenset()  # kinds of the sites the cluster is on
     velocity: float = 0.0  # cluster posts per hour, recently
+    # The escalation words when already found (the analyzer matches them on its one cut);
+    # None: they are searched for in ``text``.
+    escalation: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.negativity is not None and not 0.0 <= self.negativity <= 1.0:
@@ -141,10 +144,19 @@ def _escalation() -> tuple[CueMatcher, Mapping[str, tuple[float, str]]]:
     return CueMatcher(table), MappingProxyType(table)
 
 
+def escalation_matcher() -> CueMatcher:
+    """The matcher of the shipped escalation words (escalation.tsv)."""
+    return _escalation()[0]
+
+
 def escalation_words(text: str) -> list[str]:
     """Escalation words in the text, each once, in order of appearance."""
-    matcher, _ = _escalation()
-    return list(dict.fromkeys(hit.cue for hit in sorted(matcher.find(text), key=lambda h: h.start)))
+    return escalation_words_of(escalation_matcher().find(text))
+
+
+def escalation_words_of(hits: Iterable[Hit]) -> list[str]:
+    """``escalation_words`` from the hits of ``escalation_matcher`` found already."""
+    return list(dict.fromkeys(hit.cue for hit in sorted(hits, key=lambda h: h.start)))
 
 
 def _step(value: float, steps: Steps) -> float:
@@ -168,7 +180,10 @@ def assess(signals: SeverityInput, policy: SeverityPolicy | None = None) -> Asse
     if signals.category is not None and (points := policy.category_points.get(signals.category, 0)):
         found.append((points, f"分类: {CATEGORY_NAMES[signals.category]}"))
 
-    words = escalation_words(signals.text) if signals.text else []
+    if signals.escalation is not None:
+        words = list(signals.escalation)
+    else:
+        words = escalation_words(signals.text) if signals.text else []
     escalation = 0.0
     if words:
         _, table = _escalation()

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
+from analysis.normalize import normalize
 from analysis.segment import Segmenter, Token
 from analysis.watch_syntax import All, Any, Node, Not, RuleSyntaxError, Term, parse, term
 
@@ -129,41 +130,86 @@ class RuleMatch:
     reason: str = ""
 
 
-@dataclass
-class PostTokens:
-    """A post's words per field, with sub-words (食堂 in 三食堂) kept apart from the cut."""
+Cut = tuple[list[str], list[int]]  # a field's words and their start offsets
 
-    fields: dict[FieldName, list[Token]] = field(default_factory=dict)
-    subwords: dict[FieldName, list[Token]] = field(default_factory=dict)
+
+class PostTokens:
+    """A post's words per field (offsets in the normalised field text), with sub-words (食堂
+    in 三食堂) kept apart from the cut. Built from one cut per field; the Token lists are
+    made only when asked for (matching needs the words, and offsets only for hits)."""
+
+    def __init__(self, segmenter: Segmenter, cuts: dict[FieldName, Cut]) -> None:
+        self.segmenter = segmenter
+        self.cuts = cuts
+        self._fields: dict[FieldName, list[Token]] | None = None
 
     @classmethod
     def of(cls, segmenter: Segmenter, title: str = "", body: str = "") -> PostTokens:
-        post = cls()
         texts: tuple[tuple[FieldName, str], ...] = (("title", title), ("body", body))
-        for name, text in texts:
-            tokens = segmenter.tokens(text) if text else []
-            post.fields[name] = tokens
-            post.subwords[name] = segmenter.subword_tokens(tokens)
-        return post
+        return cls(
+            segmenter,
+            {
+                name: segmenter.cut_offsets(normalize(text)) if text else ([], [])
+                for name, text in texts
+            },
+        )
+
+    @property
+    def fields(self) -> dict[FieldName, list[Token]]:
+        if self._fields is None:
+            self._fields = {
+                name: [Token(w, s, s + len(w)) for w, s in zip(words, starts, strict=True)]
+                for name, (words, starts) in self.cuts.items()
+            }
+        return self._fields
+
+    @property
+    def subwords(self) -> dict[FieldName, list[Token]]:
+        return {name: self.segmenter.subword_tokens(ts) for name, ts in self.fields.items()}
+
+    def cut_words(self) -> set[str]:
+        """The distinct words of the cut, sub-words left out."""
+        out: set[str] = set()
+        for words, _ in self.cuts.values():
+            out.update(words)
+        return out
 
     def words(self) -> set[str]:
-        return {t.word for ts in (*self.fields.values(), *self.subwords.values()) for t in ts}
+        out = self.cut_words()
+        for word in [w for w in out if len(w) > 2]:
+            out.update(gram for _, gram in self.segmenter.subwords(word))
+        return out
 
     def find(self, tokens: tuple[str, ...]) -> list[Hit]:
         """Occurrences of a token sequence: one word may also be a sub-word; several words
         must follow one another in the cut. (The caller names the hits' word.)"""
         text = ""
         hits: list[Hit] = []
-        for name, cut in self.fields.items():
-            if len(tokens) == 1:
-                hits += [Hit(text, name, t.start, t.end) for t in cut if t.word == tokens[0]]
-                subs = self.subwords.get(name, [])
-                hits += [Hit(text, name, t.start, t.end) for t in subs if t.word == tokens[0]]
+        first, n = tokens[0], len(tokens)
+        for name, (words, starts) in self.cuts.items():
+            if n == 1:
+                if first in words:
+                    hits += [
+                        Hit(text, name, starts[i], starts[i] + len(first))
+                        for i, word in enumerate(words)
+                        if word == first
+                    ]
+                subwords = self.segmenter.subwords
+                hits += [
+                    Hit(text, name, starts[i] + at, starts[i] + at + len(first))
+                    for i, word in enumerate(words)
+                    if len(word) > 2
+                    for at, gram in subwords(word)
+                    if gram == first
+                ]
                 continue
-            n = len(tokens)
-            for i in range(len(cut) - n + 1):
-                if cut[i].word == tokens[0] and tuple(t.word for t in cut[i : i + n]) == tokens:
-                    hits.append(Hit(text, name, cut[i].start, cut[i + n - 1].end))
+            if first not in words:
+                continue
+            for i in range(len(words) - n + 1):
+                if words[i] == first and tuple(words[i : i + n]) == tokens:
+                    hits.append(
+                        Hit(text, name, starts[i], starts[i + n - 1] + len(words[i + n - 1]))
+                    )
         return hits
 
 
@@ -205,6 +251,10 @@ class RuleSet:
                 if spec.id not in self._by_word[t.tokens]:
                     self._by_word[t.tokens].append(spec.id)
         self._always = [r for r, c in self.rules.items() if not c.needs_positive]
+        # One-word terms, which may also be found as a sub-word of a longer word.
+        self._single_terms = frozenset(t[0] for t in self._by_word if len(t) == 1)
+        self._no_rule_subwords: set[str] = set()
+        self._rule_subwords_of: dict[str, frozenset[str]] = {}
 
     def _compile(self, spec: WatchSpec) -> _Compiled:
         if spec.id in self.rules:
@@ -251,13 +301,13 @@ class RuleSet:
 
     def match(self, post: PostTokens) -> list[RuleMatch]:
         """The rules the post matches, in rule order, each with its hits."""
-        present = post.words()
+        present = post.cut_words()
+        present |= self._rule_subwords(present)
         found: dict[tuple[str, ...], list[Hit]] = {}
         candidates = set(self._always)
-        # Walk the post's distinct words, not the rules' words: a post has a few hundred words,
-        # a rule set may have thousands.
-        for word in present:
-            for tokens in self._by_first.get(word, ()):
+        # Only the post's words that start a rule word, picked by one set operation (C).
+        for word in present & self._by_first.keys():
+            for tokens in self._by_first[word]:
                 if all(t in present for t in tokens[1:]):
                     hits = post.find(tokens)
                     if hits:
@@ -279,6 +329,28 @@ class RuleSet:
                 if result.matched:
                     results.append(result)
         return results
+
+    def _rule_subwords(self, present: set[str]) -> set[str]:
+        """The one-word rule terms that are sub-words of the post's words (食堂 in 三食堂).
+        Each word is judged once; most hold none, and set operations skip those."""
+        plain, holding = self._no_rule_subwords, self._rule_subwords_of
+        fresh = present - plain
+        fresh.difference_update(holding)
+        if fresh:
+            if len(plain) >= 65536 or len(holding) >= 65536:
+                plain.clear()
+                holding.clear()
+            singles = self._single_terms
+            for word in fresh:
+                found = {gram for _, gram in self.segmenter.subwords(word)} & singles
+                if found:
+                    holding[word] = frozenset(found)
+                else:
+                    plain.add(word)
+        out: set[str] = set()
+        for word in present & holding.keys():
+            out |= holding[word]
+        return out
 
     def explain(self, rule_id: str, post: PostTokens) -> RuleMatch:
         """One rule against one post, matched or not, with the groups and the blocking words."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
 
 from analysis.segment import _BLOCK, Segmenter, normalize
 
@@ -66,9 +67,11 @@ class CueMatcher:
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         self._prefixes = {w[:n] for w in words for n in range(1, len(w))}
         self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
+        self._needles = _NeedleGate([_needles(cue[3:]) for cue in patterns])
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
         self._boring: set[str] = set()
+        self._live: set[str] = set()  # tokens known to start a cue or to hold a cue sub-word
         self._any_word = _any_of(frozenset(words))
         shared = _shared_words()
         self._prepare: Callable[[str], _Prepared]
@@ -78,6 +81,12 @@ class CueMatcher:
         else:
             self._segmenter = _segmenter(frozenset(words))
             self._prepare = self._prepared
+
+    @property
+    def words(self) -> frozenset[str]:
+        """The cue words (normalised), patterns left out: a cut that finds them whole needs
+        them in its dictionary."""
+        return frozenset(self._words)
 
     def _prepared(self, text: str) -> _Prepared:
         norm = normalize(text)
@@ -117,7 +126,57 @@ class CueMatcher:
                         break  # no cue starts this way: longer runs cannot match either
                 for sub, offset in subs:
                     hits.append(Hit(words[sub], starts[i] + offset))
-        for cue, pattern in self._patterns:
+        return self._pattern_hits(norm, hits)
+
+    def find_tokens(self, norm: str, words: Sequence[str], starts: Sequence[int]) -> list[Hit]:
+        """``find`` on a cut the caller already made: the words of normalised text ``norm``
+        with their start offsets (the analyzer cuts a post once for all its stages)."""
+        hits: list[Hit] = []
+        live = self._live_of(words)
+        if live:
+            cues, prefixes, longest = self._words, self._prefixes, self.MAX_RUN
+            n = len(words)
+            # Only the positions of live tokens, picked in C: most tokens are no cue's start.
+            for i in compress(range(n), map(live.__contains__, words)):
+                token = words[i]
+                start = starts[i]
+                if token in cues:
+                    hits.append(Hit(cues[token], start))
+                joined, end, j = token, start + len(token), i + 1
+                # Runs of adjacent tokens (领导/批示), while some cue still starts this way.
+                while joined in prefixes and j < n and j < i + longest and starts[j] == end:
+                    joined += words[j]
+                    end += len(words[j])
+                    if joined in cues:
+                        hits.append(Hit(cues[joined], start))
+                    j += 1
+                if len(token) >= 3 and token not in cues:
+                    hits.extend(Hit(cues[sub], start + at) for sub, at in self._subwords(token))
+        return self._pattern_hits(norm, hits)
+
+    def _live_of(self, words: Sequence[str]) -> set[str]:
+        """The distinct tokens that may start a cue or hold a cue sub-word; each new token is
+        judged once, and set operations (C) do the rest."""
+        present = set(words)
+        boring, live = self._boring, self._live
+        fresh = present - boring - live
+        if fresh:
+            cues, prefixes = self._words, self._prefixes
+            if len(boring) >= 65536 or len(live) >= 65536:
+                boring.clear()
+                live.clear()
+            for token in fresh:
+                starts_cue = token in cues or token in prefixes
+                if starts_cue or (len(token) >= 3 and self._subwords(token)):
+                    live.add(token)
+                else:
+                    boring.add(token)
+        return present & live
+
+    def _pattern_hits(self, norm: str, hits: list[Hit]) -> list[Hit]:
+        patterns = self._patterns
+        for at in self._needles.candidates(norm):
+            cue, pattern = patterns[at]
             hits.extend(Hit(cue, m.start(), m.group()) for m in pattern.finditer(norm))
         return hits
 
@@ -220,3 +279,114 @@ def _any_of(words: frozenset[str]) -> re.Pattern[str]:
     of adjacent tokens, a sub-word) is a piece of the normalised text, so a text without any
     needs no cut: about half the posts."""
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+
+_META = frozenset("\\.^$*+?{}[]()|")
+
+
+class _NeedleGate:
+    """Which patterns may match a text: each pattern's matches start with one of its needles
+    (see ``_needles``), and one scan (C) finds the needles the text holds. Most posts hold
+    few, and a scan per pattern would cost more than all the rest of the cue matching."""
+
+    def __init__(self, needles: list[tuple[str, ...] | None]) -> None:
+        self._always = [at for at, some in enumerate(needles) if some is None]
+        every = {needle for some in needles if some for needle in some}
+        # The scan reports the longest needle at a position and goes on after it, so a needle
+        # found stands for every needle that may hide in or under it: those inside it (能不
+        # in 能不能) and those starting within it (an overlap: ab found, bc hidden in abc).
+        # Running a pattern that then finds nothing is harmless; skipping one is not.
+        self._of: dict[str, frozenset[int]] = {
+            found: frozenset(
+                at
+                for at, some in enumerate(needles)
+                if some and any(_may_hide(needle, found) for needle in some)
+            )
+            for found in every
+        }
+        longest_first = sorted(every, key=len, reverse=True)
+        self._scan = re.compile("|".join(map(re.escape, longest_first))) if every else None
+
+    def candidates(self, text: str) -> list[int]:
+        """Indices of the patterns that may match ``text``, in order."""
+        if self._scan is None:
+            return self._always
+        chosen: set[int] = set(self._always)
+        of = self._of
+        for found in set(self._scan.findall(text)):
+            chosen |= of[found]
+        return sorted(chosen)
+
+
+def _may_hide(needle: str, found: str) -> bool:
+    """Whether an occurrence of ``needle`` may lie inside, or start inside, one of ``found``."""
+    return needle in found or any(needle.startswith(found[at:]) for at in range(1, len(found)))
+
+
+def _needles(pattern: str) -> tuple[str, ...] | None:
+    """Strings one of which every match of ``pattern`` starts with, read from its first
+    element (literal characters, a plain character class, or a group of alternatives each
+    starting with literal characters); None when that element is anything else or may be
+    skipped (?, *, {0,...}). A text holding none of them needs no scan."""
+    if not pattern or _top_level_alternation(pattern):
+        return None
+    head = pattern[0]
+    if head == "[":
+        end = pattern.find("]", 1)
+        body = pattern[1:end] if end > 1 else ""
+        if not body or body[0] == "^" or any(ch in "\\-[" for ch in body):
+            return None
+        needles, rest = tuple(body), pattern[end + 1 :]
+    elif head == "(":
+        depth, end = 0, -1
+        for at, ch in enumerate(pattern):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0:
+                end = at
+                break
+        body = pattern[1:end] if end > 0 else ""
+        if not body or any(ch in "()[\\" for ch in body):
+            return None
+        needles, rest = tuple(_literal_run(o) for o in body.split("|")), pattern[end + 1 :]
+        if not all(needles):
+            return None
+    else:
+        run = _literal_run(pattern)
+        return (run,) if run else None
+    return None if _optional(rest) else needles
+
+
+def _literal_run(pattern: str) -> str:
+    """The literal characters a pattern starts with, each certainly matched."""
+    run = ""
+    for at, ch in enumerate(pattern):
+        if ch in _META:
+            break
+        after = pattern[at + 1 : at + 2]
+        if after and after in "?*{+":
+            return run + ch if after == "+" else run
+        run += ch
+    return run
+
+
+def _optional(rest: str) -> bool:
+    """Whether what follows an element lets it match zero times."""
+    return rest[:1] in ("?", "*") or rest.startswith(("{0", "{,"))
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    depth, in_class, escaped = 0, False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
