@@ -53,7 +53,8 @@ def negative_post(i: int, rng: random.Random) -> tuple[str, str]:
     title = f"第{i}号投诉 {place}的{dish}有问题"
     text = (
         f"江州理工大学{place}今天卖的{dish}明显变质，我们{rng.randint(2, 9)}个同学吃完{harm}，"
-        f"编号{rng.randint(10_000, 99_999)}，学校一直没有说法，后勤处到底管不管？"
+        "太恶心了，强烈要求学校彻查，到现在没有任何说法，真让人寒心！后勤处到底管不管？"
+        f"（投诉编号{rng.randint(10_000, 99_999)}）"
     )
     return title, text
 
