@@ -42,7 +42,7 @@ class CrawlStarter(Protocol):
 
 
 class ThreadCrawlStarter:
-    """Each crawl runs in a child process (service.patrol.crawl_in_child, which holds the time
+    """Each crawl runs in a child process (service.crawl_worker.crawl_in_child, which holds the time
     limit); a thread waits for it so the request returns at once. One crawl per source."""
 
     def __init__(self, settings: Settings) -> None:
@@ -64,7 +64,7 @@ class ThreadCrawlStarter:
     def _crawl(self, source: Source) -> None:
         # Imported here: the crawler pulls in Scrapy, which the API needs only for this.
         from crawler.runner import job_for
-        from service.patrol import crawl_in_child
+        from service.crawl_worker import crawl_in_child
 
         try:
             job = job_for(self.settings, [source])
