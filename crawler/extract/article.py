@@ -33,7 +33,6 @@ _CONTAINERS = (
     "//div[contains(concat(' ', @class, ' '), ' TRS_Editor ')]",
     "//div[@id='js_content']",
     "//div[@id='artibody']",
-    "//div[@id='article_content']",
     "//div[@id='endText']",
     "//div[contains(concat(' ', @class, ' '), ' post_body ')]",
     "//div[contains(concat(' ', @class, ' '), ' rm_txt_con ')]",
@@ -45,11 +44,20 @@ _CONTAINER_JUNK = (
     ".//*[contains(translate(@style, ' ', ''), 'display:none')]"
     " | .//script | .//style"
     " | .//*[re:test(@class, '(^|[ _-])(share|bdsharebuttonbox|ep-source|show_author|"
-    "edit|editor|ad|adv|ads|statement|copyright)([ _-]|$)', 'i')]"
+    "edit|editor|ad|adv|ads|statement|copyright|paper_num)([ _-]|$)', 'i')]"
 )
 _EXSLT = {"re": "http://exslt.org/regular-expressions"}
-# Lines that name the editor or the source: part of the page, not of the article.
-_NOT_BODY = re.compile(r"^[（(【\[]?\s*(?:责任编辑|责编|编辑|审核|校对|来源|稿源|作者)\s*[:：]")
+# Lines of a body element that are not the article: who edited, checked or supplied it
+# ("责任编辑：…", WeChat's "编辑｜小江"), the newspaper edition ("《 人民日报 》（ 2026年11月20日
+# 13 版）"), WeChat's "点击蓝字 关注我们".
+_NOT_BODY = re.compile(
+    r"^[（(【\[]?\s*(?:责任编辑|责编|编辑|审核|初审|复审|终审|校对|来源|稿源|作者|文字|图文|"
+    r"摄影|排版|美编|设计)\s*[:：|｜丨]"
+    r"|^《\s*[^》]{2,12}\s*》\s*[（(]\s*\d{4}\s*年.*版\s*[）)]$"
+    r"|^(?:点击|点)(?:上方|下方)?\s*[“\"]?蓝字[”\"]?\s*(?:一键)?关注"
+)
+# WeChat articles fill in their time by script, from the Unix seconds in `var ct = "…"`.
+_WECHAT_TIME = re.compile(r"""\bvar\s+ct\s*=\s*["'](\d{10})["']""")
 _META_TIME = (
     "//meta[@property='article:published_time']/@content",
     "//meta[@name='publishdate' or @name='PubDate' or @name='pubdate' or @name='publish_date']"
@@ -85,7 +93,7 @@ def extract_article(
     """Main text, title and publish time of an article page (an empty text if there is none).
     ``page`` is ``html`` already parsed (a spider's ``response.selector``): parsed once."""
     page = page if page is not None else Selector(text=html)
-    text, extractor = _container_text(page), "container"
+    text, extractor = container_text(page), "container"
     if len(text) < _MIN_CONTAINER:
         # trafilatura's fast mode (no second pass through readability/jusText) and no metadata:
         # half the time of its defaults, the same text on our saved pages; the title and date
@@ -100,7 +108,7 @@ def extract_article(
             if len(fallback) > len(text):
                 text, extractor = fallback, "fallback"
     title = _title(page)
-    published = _published(page, zone, now)
+    published = _published(page, html, zone, now)
     if (not title or published is None) and isinstance(page.root, HtmlElement):
         meta = trafilatura.extract_metadata(copy.deepcopy(page.root), url)
         title = title or (meta.title or "").strip()
@@ -109,9 +117,10 @@ def extract_article(
     return Article(title=title, text=text, published=published, extractor=extractor)
 
 
-def _container_text(page: Selector) -> str:
+def container_text(page: Selector) -> str:
     """The text of the body element a known CMS writes articles into, without what such
-    elements also hold on real sites: share bars, editor and source lines, hidden text."""
+    elements also hold on real sites: share bars, editor and source lines, hidden text
+    ("" when the page has no such element, or an empty one)."""
     for xpath in _CONTAINERS:
         found = page.xpath(xpath)
         if not found or not isinstance(found[0].root, etree._Element):
@@ -150,20 +159,31 @@ def _title(page: Selector) -> str:
     return ""
 
 
-def _published(page: Selector, zone: ZoneInfo, now: datetime | None) -> datetime | None:
+def _published(page: Selector, html: str, zone: ZoneInfo, now: datetime | None) -> datetime | None:
+    day_only: datetime | None = None  # a meta tag with a date and no time ("2026-11-20")
     for xpath in _META_TIME:
         for value in page.xpath(xpath).getall():
             found = parse_time(value, zone=zone, now=now)
-            if found is not None:
+            if found is not None and len(value.strip()) <= 10:
+                day_only = day_only or found
+            elif found is not None:
                 return found
     # The byline sits near the top of the body: look at the first few kilobytes of text only.
     body = page.xpath("//body")
-    if not body:
-        return None
-    root = body[0].root
+    root = body[0].root if body else None
     visible = element_text(root)[:3000] if isinstance(root, etree._Element) else ""
     match = _BYLINE_TIME.search(visible)
-    return parse_time(match.group(1), zone=zone, now=now) if match else None
+    byline = parse_time(match.group(1), zone=zone, now=now) if match else None
+    if byline is not None and (day_only is None or _same_day(byline, day_only, zone)):
+        return byline  # the byline's time of day on the meta tag's day
+    if day_only is not None:
+        return day_only
+    wechat = _WECHAT_TIME.search(html)
+    return parse_time(wechat.group(1), zone=zone, now=now) if wechat else None
+
+
+def _same_day(a: datetime, b: datetime, zone: ZoneInfo) -> bool:
+    return a.astimezone(zone).date() == b.astimezone(zone).date()
 
 
 def _densest_block(page: Selector) -> str:

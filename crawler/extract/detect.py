@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from parsel import Selector
 
+from crawler.extract.article import container_text
 from crawler.extract.forum import recognise
 from crawler.extract.profiles import ForumProfile
 from crawler.extract.text import select
@@ -69,7 +70,8 @@ def detect(
         return Detection(
             PageKind.FORUM_THREAD if what == "thread" else PageKind.FORUM_LIST, profile
         )
-    if _paragraph_chars(page) >= _MIN_ARTICLE:
+    # A known CMS's body element counts too: WeChat writes paragraphs as <section>, not <p>.
+    if _paragraph_chars(page) >= _MIN_ARTICLE or len(container_text(page)) >= _MIN_ARTICLE:
         return Detection(PageKind.ARTICLE)
     return Detection(PageKind.OTHER)
 

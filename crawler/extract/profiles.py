@@ -96,6 +96,13 @@ _DISCUZ_REMOVE = (
     ".//script",
 )
 
+# The quoted reply's link, or the link in the "回复 2# 某某" line Discuz! writes at the top of
+# a reply made with the reply button (no quote then).
+_DISCUZ_REPLY_TO = (
+    ".//div[contains(@class,'quote')]//a[contains(@href,'pid=')]/@href | "
+    ".//strong[starts-with(normalize-space(.),'回复')]/a[contains(@href,'pid=')]/@href"
+)
+
 DISCUZ_X = ForumProfile(
     name="discuz_x",
     thread_item="//table[@id='threadlisttableid']/tbody[starts-with(@id,'normalthread_') "
@@ -111,7 +118,7 @@ DISCUZ_X = ForumProfile(
     post_text=".//td[starts-with(@id,'postmessage_')]",
     post_floor=".//a[starts-with(@id,'postnum')]",
     post_anchor="./@id",
-    post_reply_to=".//div[contains(@class,'quote')]//a[contains(@href,'pid=')]/@href",
+    post_reply_to=_DISCUZ_REPLY_TO,
     thread_next="//div[@class='pg']/a[@class='nxt']/@href",
     remove=_DISCUZ_REMOVE,
     list_url=r"forum-\d+-\d+\.html|forum\.php\?(?:.*&)?mod=forumdisplay",
@@ -136,7 +143,7 @@ DISCUZ_7 = ForumProfile(
     post_text=".//td[starts-with(@id,'postmessage_')]",
     post_floor=".//a[starts-with(@id,'postnum')]",
     post_anchor="./@id",
-    post_reply_to=".//div[contains(@class,'quote')]//a[contains(@href,'pid=')]/@href",
+    post_reply_to=_DISCUZ_REPLY_TO,
     thread_next="//div[@class='pages']/a[@class='next']/@href",
     remove=_DISCUZ_REMOVE,
     list_url=r"forumdisplay\.php\?",
@@ -161,7 +168,9 @@ TIEBA = ForumProfile(
     post_anchor=".//div[contains(@class,'j_d_post_content')]/@id",
     thread_next="(//li[contains(@class,'l_pager')])[1]/a[normalize-space(.)='下一页']/@href",
     child_item=".//li[contains(@class,'lzl_single_post')]",
-    child_author=".//span[@class='lzl_content_main']/@data-username",
+    # The nested reply's author link (its `username`), or the older data-username.
+    child_author=".//div[@class='lzl_cnt']/a[@username][1]/@username | "
+    ".//span[@class='lzl_content_main']/@data-username",
     child_time=".//span[@class='lzl_time']",
     child_text=".//span[@class='lzl_content_main']",
     child_anchor="./@data-field",
