@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type stubs
 from parsel import Selector
 
 from crawler.extract.article import container_text
@@ -77,10 +78,14 @@ def detect(
 
 
 def _paragraph_chars(page: Selector) -> int:
-    best = 0
-    for parent in page.xpath("//*[p]"):
-        best = max(
-            best,
-            sum(len("".join(p.xpath(".//text()").getall()).strip()) for p in parent.xpath("./p")),
-        )
-    return best
+    """The most paragraph text any one element holds in its direct ``<p>`` children (one walk
+    over the tree's paragraphs with lxml: this runs on every page a crawl fetches)."""
+    root = page.root
+    if not isinstance(root, etree._Element):
+        return 0
+    totals: dict[etree._Element, int] = {}
+    for p in root.iter("p"):
+        parent = p.getparent()
+        if parent is not None:
+            totals[parent] = totals.get(parent, 0) + len("".join(p.itertext()).strip())
+    return max(totals.values(), default=0)
