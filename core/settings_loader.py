@@ -256,15 +256,18 @@ def _warnings(
                 "use 180 or more",
             )
         )
-    routed = any(unit.webhook for unit in settings.units)
+    # A rule without destinations goes to the office's webhooks: those that are no unit's own.
+    owned = {unit.webhook for unit in settings.units if unit.webhook}
+    office = [hook.id for hook in settings.webhooks if hook.id not in owned]
     for index, rule in enumerate(settings.alert_rules):
-        if rule.enabled and not rule.destinations and not routed:
+        if rule.enabled and not rule.destinations and not office:
             found.append(
                 _at(
                     marks,
                     ("alert_rules", index),
-                    f"alert rule {rule.id!r} has no "
-                    "destinations and no unit has a webhook: its alerts reach no one",
+                    f"alert rule {rule.id!r} has no destinations and the office has no webhook "
+                    "(every webhook is a unit's own, or there are none): only units with a "
+                    "webhook hear of its alerts",
                     "add destinations: [webhook id]",
                 )
             )

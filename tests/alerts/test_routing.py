@@ -17,6 +17,7 @@ from alerts.models import DeliveryState
 from alerts.notify import NotifyCounts
 from alerts.sender import Worker
 from core.settings import ConfigError, Settings, load_settings
+from core.settings_loader import load
 from store.sqlite import SqliteIndex
 from store.state import StateDB
 from tests.alerts.support import SECRET, FakeClock, Receiver, Reply, make_alert
@@ -140,3 +141,22 @@ def test_a_unit_naming_an_unknown_webhook_is_a_config_error_with_its_line(
     assert "institution.yaml:3" in message and "units[0].webhook" in message
     assert "no webhook with id 'logistics-bot'" in message
     assert "did you mean 'logistics-robot'?" in message
+
+
+def test_a_rule_without_destinations_warns_only_when_the_office_has_no_webhook(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SECRET", SECRET)
+    path = tmp_path / "institution.yaml"
+    text = CONFIG.format(url=receiver.url).replace(
+        "kind: match, destinations: [office]}", "kind: match}"
+    )
+    path.write_text(text, encoding="utf-8")
+    assert not [str(w) for w in load(path).warnings if "negative-canteen" in str(w)]
+    # Only the unit's robot left: the rule's alerts reach no one but that unit.
+    only_robot = "\n".join(
+        line for line in text.splitlines() if "/cases/office" not in line and "leaders" not in line
+    ).replace("escalate_to: [office]", "escalate_to: []")
+    path.write_text(only_robot, encoding="utf-8")
+    (warning,) = [str(w) for w in load(path).warnings if "negative-canteen" in str(w)]
+    assert "institution.yaml:" in warning and "the office has no webhook" in warning
