@@ -179,6 +179,16 @@ def _summary(
     )
 
 
+def preload(job: CrawlJob) -> None:
+    """Build what every crawl for ``job``'s institution needs (the analyzer with its
+    dictionaries and models: seconds of CPU) so that a pre-loaded worker's ``run`` starts at
+    once; ``run`` builds it itself when nobody called this. Only ``config`` and
+    ``dictionary_words`` of the job matter here."""
+    from pipelines.analysis import shared_analyzer  # the pipelines import the analysis stack
+
+    shared_analyzer(job.config, job.dictionary_words)
+
+
 def run(job: CrawlJob, progress: Progress | None = None) -> list[SourceSummary]:
     """Crawl every source of ``job`` concurrently; returns one summary per source, in order."""
     started = datetime.now(UTC)

@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 
 from analysis.analyzer import Analysis, Analyzer, Item
 from analysis.folding import Folder
-from analysis.keywords import IdfModel, jieba_idf
+from analysis.keywords import IdfModel
 from analysis.routing import Router, unit_from_model
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel
@@ -158,11 +158,23 @@ def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnal
         if institution is not None and not words:
             words = institution.dictionary_words()
         analyzer = build_analyzer(institution, shared_segmenter(tuple(words)))
-        jieba_idf()  # the keyword prior, read lazily on the first post otherwise
+        _warm_up(analyzer)
         for stale in [k for k, v in _SHARED.items() if v.opened == 0]:
             del _SHARED[stale]  # a config edited since: its old analyzer is not wanted again
         found = _SHARED[key] = SharedAnalyzer(analyzer)
     return found
+
+
+def _warm_up(analyzer: Analyzer) -> None:
+    """Analyse one throw-away post, learning nothing from it: what the parts build lazily on
+    their first post (the keyword prior, the analyzer's own dictionary, caches) is built now,
+    before a crawl starts, instead of holding up its first batch."""
+    learn, folder = analyzer.learn_idf, analyzer.folder
+    analyzer.learn_idf, analyzer.folder = False, None
+    try:
+        analyzer.analyze([Item(text="学校食堂饭菜涨价，学生反映问题。", title="预热")])
+    finally:
+        analyzer.learn_idf, analyzer.folder = learn, folder
 
 
 class AnalysisPipeline:

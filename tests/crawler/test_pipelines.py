@@ -13,6 +13,8 @@ from scrapy.utils.test import get_crawler
 from analysis.analyzer import Analysis, Analyzer, Item
 from core.post import Post
 from crawler.items import PostItem
+from crawler.runner import CrawlJob, preload
+from pipelines import analysis as analysis_pipeline
 from pipelines.analysis import (
     AnalysisPipeline,
     AnalysisState,
@@ -169,3 +171,22 @@ def test_the_index_segments_with_the_analysis_segmenter(tmp_path: Path, words: l
         assert index.segmenter is shared_analyzer(None, words).analyzer.segmenter
     finally:
         index.close()
+
+
+def test_preload_builds_the_analyzer_a_crawl_then_uses(tmp_path: Path) -> None:
+    words = ["江州理工", "南区食堂"]
+    stale = [key for key in analysis_pipeline._SHARED if key[2] == tuple(words)]
+    for key in stale:
+        del analysis_pipeline._SHARED[key]
+    preload(CrawlJob(sources=[], dictionary_words=words))
+    built = shared_analyzer(None, words)
+    assert [k for k in analysis_pipeline._SHARED if k[2] == tuple(words)]  # built by preload
+    settings = {"YUQING_DATA_DIR": str(tmp_path), "YUQING_DICTIONARY_WORDS": words}
+    assert AnalysisPipeline.from_crawler(get_crawler(settings_dict=settings)).shared is built
+
+
+def test_the_warm_up_learns_nothing() -> None:
+    analyzer = build_analyzer(None)
+    before = analyzer.idf.to_dict()
+    analysis_pipeline._warm_up(analyzer)
+    assert analyzer.idf.to_dict() == before and analyzer.folder is None
