@@ -52,6 +52,7 @@ class Duties:
         # The demo passes its own; otherwise `alerting.interval` (1 minute unless configured).
         self.engine.interval = alert_interval or settings.alerting.interval
         self.worker = Worker(self.outbox, clock=_now)
+        self.urgent = Worker(self.outbox, clock=_now)  # its own lane: see deliver_urgent
         self.controls = Controls(self.state)
 
     def alerts(self) -> None:
@@ -61,6 +62,11 @@ class Duties:
 
     def deliver(self) -> None:
         self.worker.run_once()
+
+    def deliver_urgent(self) -> None:
+        """Especially-major and operational alerts on a lane of their own, so they never wait
+        for a long pass over general ones to a slow destination (ALERTING.md W4)."""
+        self.urgent.run_once(max_priority=0)
 
     def escalate(self) -> None:
         done = self.outbox.escalate(_now(), self.settings.cases.near_due_fraction)
@@ -97,4 +103,5 @@ class Duties:
 
     def close(self) -> None:
         self.worker.close()
+        self.urgent.close()
         self.index.close()

@@ -251,6 +251,7 @@ class Patrol:
         return {
             "alert rules": (duties.alerts, IntervalTrigger(seconds=alert_every, timezone=tz)),
             "webhooks": (duties.deliver, IntervalTrigger(seconds=10, timezone=tz)),
+            "urgent webhooks": (duties.deliver_urgent, IntervalTrigger(seconds=3, timezone=tz)),
             "督办": (duties.escalate, IntervalTrigger(minutes=5, timezone=tz)),
             "incident watch": (
                 self.incidents,

@@ -180,3 +180,49 @@ def test_deadlines_and_escalations_across_midnight_and_a_holiday(
     markdown = json.loads(receiver.on("/robot")[0].body)["markdown"]["content"]
     assert "发现时间：2026-10-01 00:30" in markdown and "上报时限：2026-10-09 00:00" in markdown
     assert "首次回应时限：2026-10-11 00:00" in markdown
+
+
+# -- W4 in the daemon: an urgent lane beside the general one ------------------------------------
+
+
+def test_the_daemon_sends_especially_major_alerts_on_a_lane_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from core.post import Severity
+    from service.duties import Duties
+    from service.patrol import Patrol
+    from store.sqlite import SqliteIndex
+
+    receiver = Receiver(lambda: datetime.now(UTC), [SECRET])  # the daemon signs at wall time
+    monkeypatch.setenv("T_SECRET", SECRET)
+    path = tmp_path / "institution.yaml"
+    path.write_text(
+        "institution: {name: 江州理工大学}\n"
+        f"storage: {{data_dir: {tmp_path / 'data'}}}\n"
+        "webhooks:\n"
+        f'  - {{id: cs, url: "{receiver.url}/cases/cs", secret_env: T_SECRET, '
+        "allow_private: true}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path)
+    duties = Duties(settings, index=SqliteIndex(tmp_path / "data"))
+    try:
+        now = datetime.now(UTC)  # the daemon's worker runs on the wall clock
+        for n in range(3):
+            duties.outbox.submit(make_alert(key=f"general-{n}", detected_at=now), now)
+        fire = make_alert(key="fire", severity=Severity.ESPECIALLY_MAJOR, detected_at=now)
+        duties.outbox.submit(fire, now)
+        duties.deliver_urgent()
+        (urgent,) = receiver.on("/cases/cs")
+        assert urgent.verified and json.loads(urgent.body)["data"]["key"] == "fire"
+        duties.deliver()
+        assert len(receiver.on("/cases/cs")) == 4 and len(receiver.cases) == 4
+        triggers = Patrol(settings, str(path), lambda summary: None).duty_triggers(duties)
+        lane, general = triggers["urgent webhooks"][1], triggers["webhooks"][1]
+        assert isinstance(lane, IntervalTrigger) and isinstance(general, IntervalTrigger)
+        assert lane.interval < general.interval
+    finally:
+        duties.close()
+        receiver.close()
