@@ -47,6 +47,7 @@ _CONTAINER_JUNK = (
     "edit|editor|ad|adv|ads|statement|copyright|paper_num)([ _-]|$)', 'i')]"
 )
 _EXSLT = {"re": "http://exslt.org/regular-expressions"}
+_BLOCKS = ("p", "div", "section", "li", "ul", "ol", "table", "h2", "h3", "h4")
 # Lines of a body element that are not the article: who edited, checked or supplied it
 # ("责任编辑：…", WeChat's "编辑｜小江"), the newspaper edition ("《 人民日报 》（ 2026年11月20日
 # 13 版）"), WeChat's "点击蓝字 关注我们".
@@ -128,6 +129,8 @@ def container_text(page: Selector) -> str:
         body = copy.deepcopy(found[0].root)
         for junk in body.xpath(_CONTAINER_JUNK, namespaces=_EXSLT):
             junk.drop_tree()  # keeps the text that follows the element
+        for block in [b for b in body.iter(*_BLOCKS) if b is not body and _mostly_links(b)]:
+            block.drop_tree()  # "返回搜狐，查看更多", "相关阅读 …": links, not the article
         lines = [
             line for line in _tidy(element_text(body)).splitlines() if not _NOT_BODY.match(line)
         ]
@@ -135,6 +138,15 @@ def container_text(page: Selector) -> str:
         if len(text) >= _MIN_CONTAINER:
             return text
     return ""
+
+
+def _mostly_links(block: etree._Element) -> bool:
+    """At least half of the block's visible characters are link text."""
+    chars = sum(len("".join(t.split())) for t in block.itertext())
+    if not chars:
+        return False
+    linked = sum(len("".join(t.split())) for a in block.iter("a") for t in a.itertext())
+    return linked * 2 >= chars
 
 
 def _tidy(text: str) -> str:
