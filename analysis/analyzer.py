@@ -146,8 +146,10 @@ class Analyzer:
         signed: list[Signed | None] = [None] * len(items)
         if self.folder is not None:  # the batch's repost signatures in one numpy pass
             folded = [n for n, item in enumerate(items) if item.id is not None]
-            texts = [f"{items[n].title} {items[n].text}" for n in folded]
-            for n, one in zip(folded, self.folder.sign_many(texts), strict=True):
+            # The normalised text (NFKC, lower case, Simplified): a repost in Traditional
+            # characters folds with its original.
+            texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
+            for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
                 signed[n] = one
         return [
             self._one(plan, item, cut, mood, one)

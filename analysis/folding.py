@@ -10,13 +10,14 @@ import heapq
 import json
 import re
 import struct
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+
+from analysis.normalize import nfkc
 
 # Repost boilerplate, in the order it is removed. Each pattern removes only what a reposting
 # tool or site adds, never the words of the post itself.
@@ -52,10 +53,12 @@ _TRAILER = re.compile(
 )
 
 
-def strip_boilerplate(text: str) -> str:
+def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
     """The post without what reposting adds: 转发微博, //@user: chains, 回复@x:, links,
-    #hashtags#, 【】 source tags and a trailing 来源/原标题 line."""
-    text = unicodedata.normalize("NFKC", text)
+    #hashtags#, 【】 source tags and a trailing 来源/原标题 line. ``normalized``: the text is
+    NFKC already (the analyzer's normalised text), so that step is skipped."""
+    if not normalized:
+        text = nfkc(text)
     # The cheap membership tests skip most patterns on most posts (folding must be fast).
     if "." in text:
         text = _URL.sub(" ", text)
@@ -240,11 +243,11 @@ class Folder:
         self._index(post_id, best, signature, keys, stamp)
         return ClusterAssignment(best, False, cluster.size)
 
-    def sign_many(self, texts: Sequence[str]) -> list[Signed]:
+    def sign_many(self, texts: Sequence[str], *, normalized: bool = False) -> list[Signed]:
         """Each text's content length, MinHash signature and band keys (no signature for a
         text too short to fold), hashed in one numpy pass: per-call overhead dominates
-        short posts."""
-        codes = [_content_codes(strip_boilerplate(text)) for text in texts]
+        short posts. ``normalized``: the texts are NFKC already (see strip_boilerplate)."""
+        codes = [_content_codes(strip_boilerplate(t, normalized=normalized)) for t in texts]
         long = [i for i, c in enumerate(codes) if c.size >= self.config.min_chars]
         out: list[Signed] = [(c.size, None, []) for c in codes]
         if not long:

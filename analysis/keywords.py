@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import repeat
+from itertools import compress, repeat
+from operator import ge, mul, neg, truediv
 from typing import Any, cast
 
 import jieba
@@ -165,9 +166,25 @@ class Keyword:
     weight: float  # tf · idf
 
 
+# Words already judged by is_keyword_candidate, so that a post's words are sorted out by set
+# operations (C) rather than one call per token.
+_CANDIDATES: set[str] = set()
+_NOT_CANDIDATES: set[str] = set()
+
+
 def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
-    """How often each keyword candidate occurs in a post's tokens."""
-    return Counter(filter(is_keyword_candidate, tokens))
+    """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
+    counts = Counter(tokens)
+    fresh = counts.keys() - _CANDIDATES - _NOT_CANDIDATES
+    if fresh:
+        if len(_CANDIDATES) + len(_NOT_CANDIDATES) > 200_000:
+            _CANDIDATES.clear()
+            _NOT_CANDIDATES.clear()
+        for word in fresh:
+            (_CANDIDATES if is_keyword_candidate(word) else _NOT_CANDIDATES).add(word)
+    for word in counts.keys() - _CANDIDATES:
+        del counts[word]
+    return counts
 
 
 def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
@@ -181,12 +198,17 @@ def keywords_of(counts: Mapping[str, int], idf: IdfModel, top_k: int = 10) -> li
     total = sum(counts.values())
     if not total:
         return []
-    # Plain tuples sorted, and only the kept ones made into Keywords: most words are dropped.
-    weights = idf.idfs(counts)
-    scored = [
-        (-round(c / total * v, 6), w) for (w, c), v in zip(counts.items(), weights, strict=True)
-    ]
-    scored.sort()
+    words = list(counts)
+    # tf·idf of every word computed in C (map), c / total * v as ever; rounded to 6 places
+    # and sorted only where the top_k can be: at or above the k-th largest value, rounded,
+    # less the largest rounding step (rounding keeps the order, so nothing below can rise).
+    raw = list(map(mul, map(truediv, counts.values(), repeat(total)), idf.idfs(words)))
+    if len(raw) > top_k > 0:
+        floor = round(sorted(raw, reverse=True)[top_k - 1], 6) - 1e-6
+        kept = list(compress(range(len(raw)), map(ge, raw, repeat(floor))))
+        raw, words = [raw[i] for i in kept], [words[i] for i in kept]
+    scored = sorted(zip(map(neg, map(round, raw, repeat(6))), words, strict=True))
+    # Only the kept words become Keyword objects: most are dropped.
     return [Keyword(w, -negative) for negative, w in scored[:top_k]]
 
 

@@ -38,6 +38,9 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # Measured: one block in 325,000 still differs, an exact tie of two different routes that
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
+_PUNCT_CHAR = re.compile(r"[+#&._%\-]")
+_PUNCT_RUN = re.compile(r"([+#&._%\-]+)")
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # A text with none of these is cut by rjieba in one call: its blocks are all fast-safe, and
 # nothing between them is a letter or digit (which jieba would yield as a one-letter word).
 # Repeated punctuation (！！！) is harmless: ties only arise inside a block.
@@ -88,12 +91,81 @@ class _Dictionary:
             if self.rjieba is not None:
                 self.rjieba.add_word(word, freq, None)
         self.jieba.check_initialized()
+        self._punct_words: tuple[str, ...] | None = None
 
     def cut_block(self, block: str) -> list[str]:
-        if self.rjieba is not None and _FAST_SAFE.fullmatch(block) and not _REPEAT.search(block):
-            return self.rjieba.cut(block)
+        if self.rjieba is not None and not _REPEAT.search(block):
+            if _FAST_SAFE.fullmatch(block):
+                return self.rjieba.cut(block)
+            pieces = self._cut_between_punctuation(self.rjieba, block)
+            if pieces is not None:
+                return pieces
         tokens: list[str] = self.jieba.lcut(block)
         return tokens
+
+    def _cut_between_punctuation(self, fast: rjieba.Jieba, block: str) -> list[str] | None:
+        """jieba's cut of a block holding runs of + # & . _ % - (1.接电源, 不行.今天), made by
+        rjieba from the pieces between the runs; None where that might differ.
+
+        No dictionary word holds those characters (the few that do, c++, are checked for),
+        so jieba's best route never crosses a run, and the run ends up among the single
+        characters jieba hands to its HMM step. There the run is one token of its own unless
+        it joins digits (5.1, 100%), and the characters around it are cut by the HMM as a
+        piece alone would cut them, unless that piece's single characters at the run spell a
+        dictionary word (a piece alone then yields them one by one). Either case goes to jieba.
+        """
+        parts = _PUNCT_RUN.split(block)
+        pieces = parts[0::2]
+        if not all(_FAST_SAFE.fullmatch(piece) for piece in pieces if piece):
+            return None
+        if any(word in block for word in self.punct_words()):
+            return None
+        freq = self.jieba.FREQ
+        out: list[str] = []
+        before: list[str] = []
+        for k, piece in enumerate(pieces):
+            tokens: list[str] = fast.cut(piece) if piece else []
+            if k:
+                run, left = parts[2 * k - 1], pieces[k - 1][-1:]
+                if left in _ASCII_ALNUM and (run[0] == "%" or (run == "." and piece[:1].isdigit())):
+                    return None
+                if _spells_word(_single_run(reversed(before))[::-1], freq, tail=True):
+                    return None
+                if _spells_word(_single_run(tokens), freq, tail=False):
+                    return None
+                out.append(run)
+            out.extend(tokens)
+            before = tokens
+        return out
+
+    def punct_words(self) -> tuple[str, ...]:
+        """The dictionary's words that hold + # & . _ % - (c++, c#)."""
+        if self._punct_words is None:
+            self._punct_words = tuple(
+                word for word, freq in self.jieba.FREQ.items() if freq and _PUNCT_CHAR.search(word)
+            )
+        return self._punct_words
+
+
+def _single_run(tokens: Iterable[str]) -> str:
+    """The one-character tokens at the front of ``tokens``, joined."""
+    run = []
+    for token in tokens:
+        if len(token) != 1:
+            break
+        run.append(token)
+    return "".join(run)
+
+
+def _spells_word(run: str, freq: dict[str, int], *, tail: bool) -> bool:
+    """Whether some end (tail) or start of a run of single characters, two or more long, is a
+    dictionary word."""
+    ends = (
+        (run[i:] for i in range(len(run) - 1))
+        if tail
+        else (run[:i] for i in range(2, len(run) + 1))
+    )
+    return any(freq.get(end) for end in ends)
 
 
 @lru_cache(maxsize=2)
