@@ -142,7 +142,9 @@ class Analyzer:
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         plan = self.plan()
         cuts = [_cut(plan.segmenter, item) for item in items]
-        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items])
+        words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
+        # The model reuses the cut for its word features (it would cut each text again).
+        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
         signed: list[Signed | None] = [None] * len(items)
         if self.folder is not None:  # the batch's repost signatures in one numpy pass
             folded = [n for n, item in enumerate(items) if item.id is not None]
@@ -152,15 +154,22 @@ class Analyzer:
             for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
                 signed[n] = one
         return [
-            self._one(plan, item, cut, mood, one)
-            for item, cut, mood, one in zip(items, cuts, moods, signed, strict=True)
+            self._one(plan, item, cut, post_words, mood, one)
+            for item, cut, post_words, mood, one in zip(
+                items, cuts, words, moods, signed, strict=True
+            )
         ]
 
     def _one(
-        self, plan: _Plan, item: Item, cut: _Cut, mood: SentimentResult, signed: Signed | None
+        self,
+        plan: _Plan,
+        item: Item,
+        cut: _Cut,
+        words: list[str],
+        mood: SentimentResult,
+        signed: Signed | None,
     ) -> Analysis:
-        (title_words, title_starts), (body_words, body_starts) = cut.title_cut, cut.body_cut
-        words = title_words + body_words
+        title_starts, body_starts = cut.title_cut[1], cut.body_cut[1]
         matched: list[RuleMatch] = []
         if plan.rules is not None:
             post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
