@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from typing import NamedTuple
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
@@ -38,10 +39,33 @@ class _Cut(NamedTuple):
     body_cut: tuple[list[str], list[int]]
 
 
+class _Words(dict[str, tuple[str, ...]]):
+    """A cut word -> the words it stands for where the cue words are not in the dictionary
+    (买的 -> 买, 的; most words stand for themselves): looked up in C by map."""
+
+    def __init__(self, split: dict[str, tuple[str, ...]] | None = None) -> None:
+        super().__init__(split or {})
+        self._split = dict(self)
+
+    def __missing__(self, word: str) -> tuple[str, ...]:
+        if len(self) >= 65536:  # bounded: the split cue words stay
+            self.clear()
+            self.update(self._split)
+        self[word] = (word,)
+        return self[word]
+
+
 class _Plan(NamedTuple):
     segmenter: Segmenter
     rules: RuleSet | None
     router: Router | None
+    plain: _Words  # cue words back to the institution dictionary's words
+
+
+def _plain_words(plan: _Plan, words: list[str]) -> list[str]:
+    """The cut as the institution's dictionary alone would give it, near enough: cue words
+    (买的, 就好了) split back into its words, so they do not become keywords or hot words."""
+    return list(chain.from_iterable(map(plan.plain.__getitem__, words)))
 
 
 @lru_cache(maxsize=4)
@@ -112,7 +136,7 @@ class Analyzer:
 
     def __post_init__(self) -> None:
         self._plan_key: tuple[int, ...] = ()
-        self._plan = _Plan(self.segmenter, self.rules, self.router)
+        self._plan = _Plan(self.segmenter, self.rules, self.router, _Words())
 
     def plan(self) -> _Plan:
         """The segmenter every stage shares, and the rules and unit directory compiled with it.
@@ -126,7 +150,7 @@ class Analyzer:
             base = self.rules.segmenter if self.rules is not None else self.segmenter
             cues = self.categorizer.matcher.words | escalation_matcher().words
             if cues <= base.words:
-                self._plan = _Plan(base, self.rules, self.router)
+                self._plan = _Plan(base, self.rules, self.router, _Words())
             else:
                 segmenter = _with_words(base.words | cues, base.fast)
                 rules = self.rules and RuleSet(
@@ -135,14 +159,15 @@ class Analyzer:
                 router = self.router and Router(
                     self.router.units.values(), segmenter, self.router.default_unit
                 )
-                self._plan = _Plan(segmenter, rules, router)
+                plain = _Words({c: tuple(base.cut_normalized(c)) for c in cues - base.words})
+                self._plan = _Plan(segmenter, rules, router, plain)
             self._plan_key = key
         return self._plan
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         plan = self.plan()
         cuts = [_cut(plan.segmenter, item) for item in items]
-        words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
+        words = [_plain_words(plan, cut.title_cut[0] + cut.body_cut[0]) for cut in cuts]
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
         signed: list[Signed | None] = [None] * len(items)
@@ -169,7 +194,10 @@ class Analyzer:
         mood: SentimentResult,
         signed: Signed | None,
     ) -> Analysis:
+        # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
+        # the cue words and the unit directory.
         title_starts, body_starts = cut.title_cut[1], cut.body_cut[1]
+        cut_words = cut.title_cut[0] + cut.body_cut[0]
         matched: list[RuleMatch] = []
         if plan.rules is not None:
             post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
@@ -185,9 +213,10 @@ class Analyzer:
         else:
             norm, starts = cut.body.rstrip(), body_starts
         categorizer = self.categorizer
-        category = categorizer.classify_hits(categorizer.matcher.find_tokens(norm, words, starts))
-        escalation = escalation_words_of(escalation_matcher().find_tokens(norm, words, starts))
-        units = plan.router.route(words) if plan.router is not None else []
+        hits = categorizer.matcher.find_tokens(norm, cut_words, starts)
+        category = categorizer.classify_hits(hits)
+        escalation = escalation_words_of(escalation_matcher().find_tokens(norm, cut_words, starts))
+        units = plan.router.route(cut_words) if plan.router is not None else []
         cluster = self._fold(item, signed)
         folded = self.folder.cluster(cluster.id) if self.folder and cluster else None
         now = item.time or datetime.now(UTC)

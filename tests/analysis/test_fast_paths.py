@@ -168,3 +168,18 @@ def test_the_analyzer_finds_the_category_and_escalation_of_the_standalone_parts(
         words = escalation_words(text)
         shown = [r.split(" (+")[0] for r in result.severity.reasons if r.startswith("升级词: ")]
         assert shown == ([f"升级词: {'、'.join(words)}"] if words else []), text
+
+
+def test_cue_words_added_for_matching_do_not_reach_keywords_or_tokens() -> None:
+    """The shared cut holds the cue words; the tokens and keywords are the words the
+    institution's dictionary gives (买的 stays 买/的)."""
+    settings = load_settings("config/example")
+    analyzer = build_analyzer(settings)
+    base = Segmenter(settings.dictionary_words())
+    cues = default_categorizer().matcher.words | escalation_matcher().words
+    split = {cue for cue in cues if base.cut(cue) != [cue]}
+    assert split  # else the test could not fail
+    texts = [row["text"] for row in EVAL]
+    for text, result in zip(texts, analyzer.analyze([Item(text=t) for t in texts]), strict=True):
+        assert not split & set(result.tokens), text
+        assert not split & {k.word for k in result.keywords}, text
