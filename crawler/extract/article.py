@@ -44,7 +44,7 @@ _CONTAINER_JUNK = (
     ".//*[contains(translate(@style, ' ', ''), 'display:none')]"
     " | .//script | .//style"
     " | .//*[re:test(@class, '(^|[ _-])(share|bdsharebuttonbox|ep-source|show_author|"
-    "edit|editor|ad|adv|ads|statement|copyright|paper_num)([ _-]|$)', 'i')]"
+    "edit|ad|adv|ads|statement|copyright|paper_num)([ _-]|$)', 'i')]"
 )
 _EXSLT = {"re": "http://exslt.org/regular-expressions"}
 _BLOCKS = ("p", "div", "section", "li", "ul", "ol", "table", "h2", "h3", "h4")

@@ -177,3 +177,15 @@ def test_discuz_7_thread_held_out(capsys: pytest.CaptureFixture[str]) -> None:
         (4, "学工处老师", None),
     ]
     assert str(out["text"]).splitlines() == _gold("heldout/discuz7-viewthread-tid7001.gold.txt")
+
+
+def test_a_wrapper_named_editor_inside_a_body_element_is_the_article() -> None:
+    # Editor *lines* go (责任编辑：…); an element of the editor's output is the article itself.
+    html = (
+        "<html><body><div id='js_content'><div class='editor-content'><p>"
+        + "学校食堂今天起在入口公示主要菜品价格，欢迎全校师生监督。" * 4
+        + "</p><p>责任编辑：小江</p></div></div></body></html>"
+    )
+    article = extract_article(html)
+    assert article.extractor == "container"
+    assert article.text == "学校食堂今天起在入口公示主要菜品价格，欢迎全校师生监督。" * 4
