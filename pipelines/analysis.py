@@ -150,7 +150,7 @@ _SHARED: dict[tuple[str | None, int, tuple[str, ...]], SharedAnalyzer] = {}
 def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnalyzer:
     """The process's analyzer for the institution ``config`` (a path; None: no institution
     rules) with the dictionary ``words``; rebuilt only when the config file changes."""
-    stamp = Path(config).stat().st_mtime_ns if config and Path(config).exists() else 0
+    stamp = _stamp(config)
     key = (config, stamp, tuple(words))
     found = _SHARED.get(key)
     if found is None:
@@ -159,10 +159,23 @@ def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnal
             words = institution.dictionary_words()
         analyzer = build_analyzer(institution, shared_segmenter(tuple(words)))
         _warm_up(analyzer)
-        for stale in [k for k, v in _SHARED.items() if v.opened == 0]:
-            del _SHARED[stale]  # a config edited since: its old analyzer is not wanted again
+        # The same config as it was before an edit: its old analyzer is not wanted again.
+        edited = [k for k in _SHARED if k[0] == config and k[1] != stamp]
+        for stale in edited:
+            if not _SHARED[stale].opened:
+                del _SHARED[stale]
         found = _SHARED[key] = SharedAnalyzer(analyzer)
     return found
+
+
+def _stamp(config: str | None) -> int:
+    """When the config (a YAML file or a folder of them) last changed: the newest file's time
+    (a folder's own time does not change when a file in it is edited in place)."""
+    if not config:
+        return 0
+    path = Path(config)
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return max((f.stat().st_mtime_ns for f in files), default=0)
 
 
 def _warm_up(analyzer: Analyzer) -> None:

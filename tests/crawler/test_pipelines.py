@@ -4,6 +4,8 @@ post fails alone, nothing waits past close, and one analyzer serves every source
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from pipelines.analysis import (
 from pipelines.index import open_configured_index
 from store.sqlite import SqliteIndex
 
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
     "学校食堂的饭菜又涨价了，学生意见很大，后勤处一直没有回应。",
     "图书馆今天延长开放时间到晚上十一点，感谢学校的安排！",
@@ -190,3 +193,19 @@ def test_the_warm_up_learns_nothing() -> None:
     before = analyzer.idf.to_dict()
     analysis_pipeline._warm_up(analyzer)
     assert analyzer.idf.to_dict() == before and analyzer.folder is None
+
+
+def test_an_edited_config_gets_a_new_analyzer(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config" / "example", config)
+    first = shared_analyzer(str(config))
+    assert shared_analyzer(str(config)) is first
+    rules = config / "rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    later = rules.stat().st_mtime_ns + 1_000_000_000
+    os.utime(rules, ns=(later, later))  # edited in place: the folder's own time is unchanged
+    second = shared_analyzer(str(config))
+    assert second is not first
+    assert [k for k in analysis_pipeline._SHARED if k[0] == str(config)] == [
+        (str(config), later, ())
+    ]
