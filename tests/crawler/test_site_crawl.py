@@ -129,3 +129,18 @@ def test_loopback_refused_unless_allowed(site: TestServer, tmp_path: Path) -> No
     )
     assert done.returncode == 2 and "private or loopback" in done.stderr
     assert site.received() == []
+
+
+def test_a_wechat_article_without_paragraph_tags_becomes_a_post(
+    site: TestServer, tmp_path: Path
+) -> None:
+    # WeChat writes paragraphs as <section>: the page was taken for "other" and made no post.
+    out = tmp_path / "posts.jsonl"
+    url = site.url("/real/wechat-s-Jz7kQ2mXbP.html")
+    done = yuqing("--config", config(tmp_path), "crawl", url, "--depth", "0", "--out", out)
+    assert done.returncode == 0, done.stderr
+    [post] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    gold = (ROOT / "tests/crawler/pages/real/wechat-s-Jz7kQ2mXbP.gold.txt").read_text("utf-8")
+    assert post["title"] == "重要通知｜食堂菜品价格公示来了！"
+    assert post["text"].splitlines() == gold.splitlines()
+    assert post["sentiment"] and post["evidence"]  # analysed, evidence kept
