@@ -174,12 +174,6 @@ class PostTokens:
             out.update(words)
         return out
 
-    def words(self) -> set[str]:
-        out = self.cut_words()
-        for word in [w for w in out if len(w) > 2]:
-            out.update(gram for _, gram in self.segmenter.subwords(word))
-        return out
-
     def find(self, tokens: tuple[str, ...]) -> list[Hit]:
         """Occurrences of a token sequence: one word may also be a sub-word; several words
         must follow one another in the cut. (The caller names the hits' word.)"""

@@ -60,19 +60,25 @@ def main() -> None:
             analyzer.analyze(items[start : start + BATCH])
 
     best = {"jieba": float("inf"), "analysis": float("inf")}
+    cpu = dict(best)
     for _ in range(args.rounds):  # interleaved, so a busy moment on the machine hits both
         for name, run in (("jieba", jieba_run), ("analysis", analysis_run)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run()
             best[name] = min(best[name], time.perf_counter() - start)
+            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
 
     print(f"{len(texts)} posts, {megabytes:.2f} MB, best of {args.rounds} rounds")
     for name, label in (("jieba", "jieba.lcut alone"), ("analysis", "full analysis")):
         secs = best[name]
-        print(f"  {label:17} {len(texts) / secs:9.0f} posts/s {megabytes / secs:7.2f} MB/s")
+        print(
+            f"  {label:17} {len(texts) / secs:9.0f} posts/s {megabytes / secs:7.2f} MB/s"
+            f" ({cpu[name]:.2f} CPU s)"
+        )
+    # CPU seconds are disturbed less than wall time when other jobs share the machine.
     print(
-        f"  ratio (full analysis vs jieba.lcut): {best['jieba'] / best['analysis']:.2f}x "
-        "(goal >= 2x)"
+        f"  ratio (full analysis vs jieba.lcut): {best['jieba'] / best['analysis']:.2f}x, "
+        f"by CPU time {cpu['jieba'] / cpu['analysis']:.2f}x (goal >= 2x)"
     )
 
 
