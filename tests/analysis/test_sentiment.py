@@ -27,10 +27,14 @@ from core.post import Sentiment
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "sentiment"
 
-# Measured on the held-out split with the shipped model (docs/sentiment-data-card.md):
-# accuracy 0.8698 and negative F1 0.8526; pinned a little below so a regression fails.
+# The shipped model trained on all of weibo2018, held-out part included, so it cannot be
+# measured on that part. The same recipe trained without it is kept here, and the gate measures
+# that one (docs/sentiment-data-card.md); the tests below check both are the same recipe.
+TRAIN_PART_MODEL = Path(__file__).parent / "data" / "sentiment_train80.npz"
+# Measured on the held-out split with that model: accuracy 0.8698 and negative F1 0.8526; pinned a
+# little below so a regression fails.
 ACCURACY_FLOOR = 0.86
-NEGATIVE_F1_FLOOR = 0.84
+NEGATIVE_F1_FLOOR = 0.845
 
 
 def _train_script() -> ModuleType:
@@ -49,26 +53,47 @@ def model() -> SentimentModel:
 
 
 @pytest.fixture(scope="module")
+def train_part_model() -> SentimentModel:
+    return SentimentModel.load(TRAIN_PART_MODEL)
+
+
+@pytest.fixture(scope="module")
 def trainer() -> ModuleType:
     return _train_script()
 
 
-def test_shipped_model_meets_floors_on_heldout(model: SentimentModel, trainer: ModuleType) -> None:
+def test_train_part_model_meets_floors_on_heldout(
+    train_part_model: SentimentModel, trainer: ModuleType
+) -> None:
     if not (DATA / trainer.TRAIN_FILE).is_file():
         pytest.skip(f"labelled data not found at {DATA} (CI keeps shared/ beside the clone)")
     _, heldout = trainer.split(trainer.load_rows(DATA / trainer.TRAIN_FILE))
     assert len(heldout) > 1500
-    figures = trainer.evaluate(model, heldout)
+    figures = trainer.evaluate(train_part_model, heldout)
     assert figures["accuracy"] >= ACCURACY_FLOOR
     assert figures["negative_f1"] >= NEGATIVE_F1_FLOOR
 
 
-def test_heldout_texts_were_not_trained_on(model: SentimentModel, trainer: ModuleType) -> None:
+def test_heldout_texts_were_not_trained_on_by_the_gated_model(
+    model: SentimentModel, train_part_model: SentimentModel, trainer: ModuleType
+) -> None:
     if not (DATA / trainer.TRAIN_FILE).is_file():
         pytest.skip(f"labelled data not found at {DATA} (CI keeps shared/ beside the clone)")
-    train, heldout = trainer.split(trainer.load_rows(DATA / trainer.TRAIN_FILE))
+    rows = trainer.load_rows(DATA / trainer.TRAIN_FILE)
+    train, heldout = trainer.split(rows)
     assert not {t for t, _ in train} & {t for t, _ in heldout}
-    assert model.meta["train_rows"] == len(train)
+    assert train_part_model.meta["train_rows"] == len(train)
+    assert train_part_model.meta["heldout_trained"] is False
+    assert model.meta["train_rows"] == len(rows) and model.meta["heldout_trained"] is True
+
+
+def test_shipped_model_is_the_gated_recipe_on_more_data(
+    model: SentimentModel, train_part_model: SentimentModel
+) -> None:
+    recipe = ["c", "class_weight", "extra", "min_df", "extra_min_df", "seed", "feature_version"]
+    assert {k: model.meta[k] for k in recipe} == {k: train_part_model.meta[k] for k in recipe}
+    assert model.neutral_band == train_part_model.neutral_band
+    assert model.meta["extra_rows"] >= train_part_model.meta["extra_rows"]
 
 
 def test_clear_cases_and_api(model: SentimentModel) -> None:
@@ -109,12 +134,16 @@ INSTITUTION_POSITIVE = [
     "这次招聘会企业很多，收获满满",
     "食堂新开的窗口很好吃，价格也公道",
 ]
-INSTITUTION_FLOOR = 17  # of 20; the shipped model gets 18
+INSTITUTION_FLOOR = 17  # of 20; both the shipped and the 80 % model get 18
 
 
-def test_institution_posts_spot_check(model: SentimentModel) -> None:
-    negative = model.scores(INSTITUTION_NEGATIVE)
-    positive = model.scores(INSTITUTION_POSITIVE)
+@pytest.mark.parametrize("which", ["shipped", "train_part"])
+def test_institution_posts_spot_check(
+    which: str, model: SentimentModel, train_part_model: SentimentModel
+) -> None:
+    chosen = model if which == "shipped" else train_part_model
+    negative = chosen.scores(INSTITUTION_NEGATIVE)
+    positive = chosen.scores(INSTITUTION_POSITIVE)
     assert int(np.sum(negative < 0.5) + np.sum(positive >= 0.5)) >= INSTITUTION_FLOOR
 
 
@@ -299,6 +328,25 @@ def test_training_cross_validates_c_and_the_neutral_band(
     assert 0.25 <= low <= 0.5 <= high <= 0.75 and low + high == pytest.approx(1.0)
 
 
+def test_training_writes_the_full_model_with_the_same_recipe(
+    tmp_path: Path, trainer: ModuleType
+) -> None:
+    _tiny_corpus(tmp_path)
+    part, full = tmp_path / "part.npz", tmp_path / "full.npz"
+    args = ["--data", str(tmp_path), "--out", str(part), "--extra", "none", "--c-grid", "1,2"]
+    assert trainer.main([*args, "--class-weight", "balanced", "--full-out", str(full)]) == 0
+    gated, shipped = SentimentModel.load(part), SentimentModel.load(full)
+    rows = trainer.load_rows(tmp_path / "weibo2018_train.csv")
+    train, heldout = trainer.split(rows)
+    assert heldout and gated.meta["train_rows"] == len(train) < len(rows)
+    assert shipped.meta["train_rows"] == len(rows) and shipped.meta["heldout_trained"] is True
+    assert shipped.meta["c"] == gated.meta["c"] and shipped.neutral_band == gated.neutral_band
+    assert shipped.meta["class_weight"] == gated.meta["class_weight"] == "balanced"
+    assert shipped.meta["extra"] == {} and gated.meta["heldout_trained"] is False
+    # More texts: every feature of the 80 % model is still frequent enough to be kept.
+    assert len(shipped._vocabulary) >= len(gated._vocabulary)
+
+
 def test_training_refuses_bad_data(tmp_path: Path, trainer: ModuleType) -> None:
     (tmp_path / "weibo2018_train.csv").write_text("label,text\n2,好\n", encoding="utf-8")
     assert trainer.main(["--data", str(tmp_path), "--out", str(tmp_path / "m.npz")]) == 2
@@ -309,6 +357,9 @@ def test_training_refuses_bad_data(tmp_path: Path, trainer: ModuleType) -> None:
     out = tmp_path / "m.npz"
     for spec in ["waimai_10k.csv", "waimai_10k.csv=2", "weibo2018_train.csv=0.5", "x.csv=0.1"]:
         assert trainer.main(["--data", str(tmp_path), "--out", str(out), "--extra", spec]) == 2
+    bad_weight = ["--class-weight", "heavy"]
+    with pytest.raises(SystemExit):  # argparse: exit status 2 and the choices
+        trainer.main(["--data", str(tmp_path), "--out", str(out), *bad_weight])
     for grid in ["", "1,x", "0,1", "-2"]:
         assert trainer.main(["--data", str(tmp_path), "--out", str(out), "--c-grid", grid]) == 2
     assert not (tmp_path / "m.npz").exists()
