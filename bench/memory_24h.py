@@ -9,7 +9,8 @@ of their schedules would run them, back to back, against locally served forums t
 
 Prints the RSS of this process (the daemon) and of the crawl children (the fork server and the
 largest crawl child seen) per simulated hour, start/end/max and the slope per hour after the first
-hour (warm-up), and the ratio end / start (the goal: <= 1.10, flat).
+hour (warm-up), and the ratio end / start (the goal: <= 1.10, flat). A crawl child's RSS counts the
+pages it shares with the fork server; its PSS counts them by share.
 """
 
 from __future__ import annotations
@@ -42,11 +43,20 @@ FORUM_PATH = "/forum/forum.php?mod=forumdisplay&fid=2"
 
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size in KiB from /proc (0 when the process is gone)."""
+    return _proc_kib(f"/proc/{pid}/status", "VmRSS:")
+
+
+def pss_kib(pid: int | str) -> int:
+    """Proportional set size: pages shared with the fork server counted by share."""
+    return _proc_kib(f"/proc/{pid}/smaps_rollup", "Pss:")
+
+
+def _proc_kib(path: str, key: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
-    except OSError:
+    except (OSError, ValueError):
         pass
     return 0
 
@@ -71,6 +81,7 @@ class ChildWatch:
     def __init__(self) -> None:
         self.server_pid = 0
         self.peak_child = 0
+        self.peak_pss = 0
         self.stop = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
@@ -80,9 +91,12 @@ class ChildWatch:
             if server:
                 for child in children_of(server):
                     self.peak_child = max(self.peak_child, rss_kib(child))
+                    self.peak_pss = max(self.peak_pss, pss_kib(child))
 
-    def take_peak(self) -> int:
-        peak, self.peak_child = self.peak_child, 0
+    def take_peak(self) -> tuple[int, int]:
+        """The largest crawl child's (RSS, PSS) since the last call."""
+        peak = (self.peak_child, self.peak_pss)
+        self.peak_child = self.peak_pss = 0
         return peak
 
 
@@ -133,7 +147,10 @@ def main() -> int:
         f"({per_hour * args.sources} crawls/h), alert rules 60/h, webhooks 360/h, 督办 12/h",
         flush=True,
     )
-    print(f"{'hour':>4} {'daemon MiB':>10} {'fork server':>11} {'crawl peak':>10} {'posts':>6}")
+    print(
+        f"{'hour':>4} {'daemon MiB':>10} {'fork server':>11} {'crawl RSS':>9} {'crawl PSS':>9} "
+        f"{'posts':>6}"
+    )
     samples: list[int] = []
     started = time.monotonic()
     n = 0
@@ -160,9 +177,10 @@ def main() -> int:
                 patrol.duty("督办")
         daemon = rss_kib()
         samples.append(daemon)
+        child_rss, child_pss = watch.take_peak()
         print(
             f"{hour:>4} {daemon / 1024:>10.1f} {rss_kib(watch.server_pid) / 1024:>11.1f} "
-            f"{watch.take_peak() / 1024:>10.1f} {n:>6}",
+            f"{child_rss / 1024:>9.1f} {child_pss / 1024:>9.1f} {n:>6}",
             flush=True,
         )
     watch.stop.set()

@@ -254,7 +254,7 @@ def test_a_source_never_has_two_runs_at_once(tmp_path: Path, forum: Forum) -> No
     results: list[list[SourceSummary]] = []
     first = threading.Thread(target=lambda: results.append(patrol.run_sources([source])))
     first.start()
-    wait_for(lambda: forum.thread_requests, 60, 0.1, "the first crawl to be under way")
+    wait_for(lambda: forum.thread_requests, 240, 0.1, "the first crawl to be under way")
     # The incident watch (or a crawl-now) asks for the same source meanwhile: not started.
     assert patrol.run_sources([source]) == []
     first.join(120)
