@@ -24,6 +24,7 @@ from crawler.runner import SourceSummary, job_for
 from service.crawl_worker import RUN_ERROR, crawl_in_child, warm
 from service.jobstore import StateJobStore
 from service.pace import PaceBook, signature
+from service.patrol_status import SOURCE_JOB
 from store.crawl_state import CrawlState
 from store.patrol_log import Patrol as PatrolRecord
 from store.patrol_log import PatrolLog
@@ -36,8 +37,7 @@ logger = logging.getLogger("yuqing.patrol")
 
 Report = Callable[[SourceSummary], None]
 
-SOURCE_JOB = "source:"  # job ids: source:<id> for a source, duty:<name> for a duty
-DUTY_JOB = "duty:"
+DUTY_JOB = "duty:"  # job ids: duty:<name> for a duty, source:<id> (SOURCE_JOB) for a source
 
 # The running daemon's Patrol. Jobs in the store name module-level functions (a textual
 # reference survives a restart; a bound method would not), and these find the Patrol here.
