@@ -45,12 +45,12 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="yuqing-crawlstart-"))
     url = f"http://127.0.0.1:{server.server_address[1]}{FORUM_PATH}"
     os.environ["YUQING_CASES_SECRET"] = SECRET
-    write_config(folder, [url], "http://127.0.0.1:9/cases", 600)
-    settings = load_settings(str(folder))
+    config_dir = write_config(folder, [url], "http://127.0.0.1:9/cases", 600)
+    settings = load_settings(str(config_dir))
     # As in the daemon, the data folder exists before the fork server warms up (the pipelines'
     # analyzer cache is keyed on the config path's modification time).
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    config = str(config_path(str(folder)).resolve())
+    config = str(config_path(config_dir).resolve())
     job = job_for(settings, settings.sources, config=config)
     warm(config, job.dictionary_words)
     path = folder / "job.json"

@@ -104,11 +104,15 @@ def _serve(world: World) -> SitesServer:
     return server
 
 
-def write_config(folder: Path, forums: list[str], receiver: str, poll: int) -> None:
+def write_config(folder: Path, forums: list[str], receiver: str, poll: int) -> Path:
+    """The config in ``folder``/config (returned), the data in ``folder``/data beside it."""
+
     def load(name: str) -> dict[str, Any]:
         data: dict[str, Any] = yaml.safe_load((EXAMPLE / name).read_text(encoding="utf-8"))
         return data
 
+    config = folder / "config"
+    config.mkdir(parents=True, exist_ok=True)
     institution = load("institution.yaml")
     institution["storage"]["data_dir"] = str(folder / "data")
     institution["crawl"].update(delay="0.05s", run_timeout="2m", obey_robots=False)
@@ -160,7 +164,8 @@ def write_config(folder: Path, forums: list[str], receiver: str, poll: int) -> N
         },
     }
     for name, data in files.items():
-        (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        (config / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -184,7 +189,7 @@ def main() -> int:
     receiver = Receiver()
     folder = Path(tempfile.mkdtemp(prefix="yuqing-latency-"))
     forums = [f"http://127.0.0.1:{s.server_address[1]}{FORUM_PATH}" for s in servers]
-    write_config(folder, forums, receiver.url, args.poll)
+    config = write_config(folder, forums, receiver.url, args.poll)
     for world in worlds:  # something to patrol from the start
         world.publish(
             Event(0, "forum", "thread", "hello", "版务", "江州理工大学图书馆开放到十点。", "公告"),
@@ -193,7 +198,7 @@ def main() -> int:
     log = (folder / "patrol.log").open("wb")
     env = {**os.environ, "YUQING_CASES_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--config", str(folder), "patrol"],
+        [sys.executable, "-m", "service.cli", "--config", str(config), "patrol"],
         cwd=ROOT,
         env=env,
         stdout=log,

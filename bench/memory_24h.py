@@ -132,12 +132,12 @@ def main() -> int:
         _serve(server)
     folder = Path(tempfile.mkdtemp(prefix="yuqing-memory-"))
     forums = [f"http://127.0.0.1:{s.server_address[1]}{FORUM_PATH}" for s in servers]
-    write_config(folder, forums, f"http://127.0.0.1:{sink.server_address[1]}/cases", 600)
-    settings = load_settings(str(folder))
+    config = write_config(folder, forums, f"http://127.0.0.1:{sink.server_address[1]}/cases", 600)
+    settings = load_settings(str(config))
     # Every call evaluates a window, as each minute's run would on the real clock.
     duties = Duties(settings, alert_interval=timedelta(microseconds=1))
     crawls: list[SourceSummary] = []
-    patrol = Patrol(settings, str(folder), crawls.append)
+    patrol = Patrol(settings, str(config), crawls.append)
     patrol.attach(duties)
     watch = ChildWatch()
     rng = random.Random(3)

@@ -110,8 +110,11 @@ def write_config(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """The example institution (units, watch rules, tiers) pointed at ``sources`` (id → forum
-    list URL), one `match` alert rule on negative canteen posts to the signed ``receiver``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    list URL), one `match` alert rule on negative canteen posts to the signed ``receiver``.
+    Returns ``folder``/config; the data folder is ``folder``/data, beside it (not inside: the
+    crawl's analyzer cache watches every file under the config folder)."""
+    config = folder / "config"
+    config.mkdir(parents=True, exist_ok=True)
     institution = _load("institution.yaml")
     institution["storage"]["data_dir"] = str(folder / "data")
     institution["crawl"].update(delay="0.05s", run_timeout=run_timeout, obey_robots=False)
@@ -166,8 +169,8 @@ def write_config(
         },
     }
     for name, data in files.items():
-        (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return folder
+        (config / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
 
 
 class Daemon:
@@ -175,7 +178,7 @@ class Daemon:
 
     def __init__(self, config: Path, *args: str) -> None:
         self.config = config
-        self.log = config / f"patrol-{time.monotonic_ns()}.log"
+        self.log = config.parent / f"patrol-{time.monotonic_ns()}.log"
         env = {**os.environ, "YUQING_CASES_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -38,7 +38,7 @@ def _indexed(config: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str,
 
 
 def _windows(config: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(config / "data" / "state.sqlite3") as db:
+    with sqlite3.connect(config.parent / "data" / "state.sqlite3") as db:
         rows = db.execute(
             "SELECT start, end FROM rule_runs WHERE rule = 'negative-canteen' ORDER BY start"
         ).fetchall()
@@ -120,7 +120,7 @@ def test_sigterm_lets_the_running_crawl_finish_and_record_its_posts(
         forum.close()
     assert code == 0
     assert "stopping: the running crawls finish first" in daemon.output()
-    log = PatrolLog(config / "data")
+    log = PatrolLog(config.parent / "data")
     try:
         (patrol,) = log.patrols(source="jz-bbs")
     finally:
