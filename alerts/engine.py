@@ -16,7 +16,7 @@ from alerts.delivery import Outbox
 from alerts.notify import Notifier, NotifyCounts
 from alerts.rules import Evaluator, RuleError, Seen, Window, evaluator_for
 from alerts.silences import SilenceBook
-from core.post import Post, Severity
+from core.post import Category, Post, Sentiment, Severity
 from core.settings import Settings
 from core.settings_rules import AlertRule
 from store.base import IndexUnavailable, PostIndex
@@ -72,6 +72,9 @@ def _seen_of(doc: str) -> Seen:
     data["at"] = _dt(data["at"])
     data["severity"] = Severity(data["severity"]) if data["severity"] else None
     data["keywords"] = tuple(data["keywords"])
+    data["severity_reasons"] = tuple(data.get("severity_reasons", ()))
+    data["sentiment"] = Sentiment(data["sentiment"]) if data.get("sentiment") else None
+    data["category"] = Category(data["category"]) if data.get("category") else None
     return Seen(**data)
 
 
@@ -93,6 +96,7 @@ class Engine:
         degrade_after: int = 2,
         backfill: bool = False,
         units: Mapping[str, tuple[str, str, str]] | None = None,
+        evidence_base: str = "",
     ) -> None:
         self.index = index
         self.outbox = outbox
@@ -124,6 +128,7 @@ class Engine:
             storm_cap=storm_cap,
             storm_window=storm_window,
             units=units or {},
+            evidence_base=evidence_base,
         )
 
     @classmethod
@@ -138,6 +143,7 @@ class Engine:
             storm_cap=settings.alerting.storm_cap,
             storm_window=settings.alerting.storm_window,
             units={u.id: (u.name, u.liaison, u.contact) for u in settings.units},
+            evidence_base=f"http://{settings.api.listen}/v1/evidence/",
         )
 
     # -- state ---------------------------------------------------------------------------

@@ -65,8 +65,11 @@ class Notifier:
         storm_cap: int,
         storm_window: timedelta,
         units: Mapping[str, tuple[str, str, str]],
+        evidence_base: str = "",
     ) -> None:
         self.outbox = outbox
+        # The API serves a stored page at this URL + its hash (GET /v1/evidence/{sha256}).
+        self.evidence_base = evidence_base
         self.rules = rules
         self.silences = silences
         self.zone = ZoneInfo(zone)
@@ -99,12 +102,13 @@ class Notifier:
         )
 
     def _enrich(self, alert: Alert) -> Alert:
+        update: dict[str, str | None] = {}
         if alert.unit and alert.unit in self.units and not alert.unit_name:
             name, liaison, contact = self.units[alert.unit]
-            return alert.model_copy(
-                update={"unit_name": name, "liaison": liaison or None, "contact": contact or None}
-            )
-        return alert
+            update = {"unit_name": name, "liaison": liaison or None, "contact": contact or None}
+        if alert.evidence and self.evidence_base and "/" not in alert.evidence:
+            update["evidence"] = self.evidence_base + alert.evidence  # a hash becomes a link
+        return alert.model_copy(update=update) if update else alert
 
     def notify(
         self, conn: sqlite3.Connection, alert: Alert, now: datetime, counts: NotifyCounts

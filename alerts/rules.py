@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from alerts.models import SEVERITY_RANK, Alert
 from analysis.keywords import hot_terms
-from core.post import Post, Severity
+from core.post import Category, Post, Sentiment, Severity
 from core.settings_rules import (
     AlertRule,
     FlatlineRule,
@@ -45,6 +45,12 @@ class Seen:
     title: str = ""
     url: str = ""
     keywords: tuple[str, ...] = ()
+    # What the webhook tells of the post (its mood, kind, why its tier, the stored page); rows
+    # counted before these were kept load with the defaults.
+    sentiment: Sentiment | None = None
+    category: Category | None = None
+    severity_reasons: tuple[str, ...] = ()
+    evidence: str | None = None
 
     @classmethod
     def of(cls, post: Post, at: datetime) -> Seen:
@@ -59,6 +65,10 @@ class Seen:
             title=post.title or post.text[:40],
             url=post.url,
             keywords=tuple(post.keywords),
+            sentiment=post.sentiment,
+            category=post.category,
+            severity_reasons=tuple(post.severity_reasons),
+            evidence=post.evidence,
         )
 
 
@@ -158,10 +168,20 @@ def alert_from(
     """An alert about ``members`` (newest last): link and unit of the newest."""
     newest = members[-1]
     keywords = [w for w, _ in Counter(w for s in members for w in s.keywords).most_common(8)]
+    severity = _max_severity(s.severity for s in members)
+    # The post that set the tier says why; the newest says what is being said now.
+    gravest = next(s for s in reversed(members) if (s.severity or Severity.GENERAL) == severity)
+    reasons = list(gravest.severity_reasons)
+    if rule.severity_floor and _floor(rule, severity) != severity:
+        reasons.append(f"规则 {rule.id} 的最低级别")
     return Alert(
         rule=rule.id,
         key=key,
-        severity=_floor(rule, _max_severity(s.severity for s in members)),
+        severity=_floor(rule, severity),
+        sentiment=newest.sentiment,
+        category=gravest.category,
+        severity_reasons=reasons,
+        evidence=newest.evidence,
         title=title,
         excerpt="；".join(dict.fromkeys(s.title for s in members[-5:] if s.title))[:300],
         link=newest.url or None,

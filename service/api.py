@@ -30,6 +30,7 @@ from service.commands.search_cmd import build_query
 from service.controls import Controls
 from service.wiring import data_dir, open_index
 from store.base import IndexUnavailable, PostIndex
+from store.evidence import EvidenceMissing, EvidenceStore, Fetch
 from store.query import QueryError
 from store.state import StateDB
 
@@ -269,6 +270,45 @@ def create_app(
         if post is None:
             raise HTTPException(404, f"no post {post_id!r}")
         return post.model_dump(mode="json")
+
+    @app.get(
+        "/v1/evidence/{sha256}",
+        tags=["posts"],
+        summary="the page behind a post as fetched (证据留存): the webhook's evidence link",
+    )
+    def evidence(sha256: str, _: str = Depends(read)) -> Response:
+        store, fetches = _evidence(sha256)
+        try:
+            body = store.get(sha256)
+        except EvidenceMissing as exc:
+            raise HTTPException(404, str(exc)) from exc
+        finally:
+            store.close()
+        kind = next(
+            (v for k, v in fetches[-1].headers.items() if k.lower() == "content-type"),
+            "application/octet-stream",
+        )
+        # A fetched page is somebody else's HTML: shown sandboxed (no script, its own origin).
+        headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+        return Response(body, media_type=kind, headers=headers)
+
+    @app.get(
+        "/v1/evidence/{sha256}/fetches", tags=["posts"], summary="when and where it was fetched"
+    )
+    def evidence_fetches(sha256: str, _: str = Depends(read)) -> list[dict[str, Any]]:
+        store, fetches = _evidence(sha256)
+        store.close()
+        return [{**asdict(f), "fetched": f.fetched.isoformat()} for f in fetches]
+
+    def _evidence(sha256: str) -> tuple[EvidenceStore, list[Fetch]]:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise HTTPException(400, "an evidence id is the 64 hex digits of its SHA-256")
+        store = EvidenceStore(folder)
+        fetches = store.fetches(sha256)
+        if not fetches:
+            store.close()
+            raise HTTPException(404, f"no evidence {sha256} (never stored, or purged)")
+        return store, fetches
 
     # -- alerts and cases -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ restarts (ALERTING.md R1–R3, R5, R6, D1–D3, T2)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from alerts.delivery import FaultHooks
 from alerts.models import Destination
 from alerts.sender import Worker
 from alerts.silences import SilenceBook
-from core.post import Severity
+from core.post import Category, Sentiment, Severity
 from store.sqlite import SqliteIndex
 from tests.alerts.engine_support import Flaky, Rig, make_post, minutes
 from tests.alerts.support import SECRET, START, FakeClock, Receiver
@@ -373,3 +374,61 @@ def test_a_frequency_window_spans_local_midnight(tmp_path: Path, index: Flaky) -
     assert r.outcomes() == ["rule:burst"]
     (opened,) = r.book.find()
     assert opened.detected_at == minutes(before_midnight, 16)
+
+
+def test_the_webhook_says_what_the_post_is_why_its_tier_and_links_the_evidence(
+    tmp_path: Path, index: Flaky
+) -> None:
+    """The payload carries the post's sentiment, category and the reasons for its tier, and
+    links the stored page through the API (these were empty before: the engine dropped them)."""
+    clock = FakeClock(START)
+    receiver = Receiver(clock, [SECRET])
+    sha = "ab" * 32
+    try:
+        dest = Destination(
+            id="cs", url=receiver.url + "/cases/cs", secrets=[SECRET], allow_private=True
+        )
+        r = Rig(
+            tmp_path / "state",
+            index,
+            [MATCH],
+            destinations=[dest],
+            evidence_base="http://127.0.0.1:8080/v1/evidence/",
+        )
+        r.run(START)
+        post = make_post(
+            1,
+            minutes(START, 0.5),
+            severity=Severity.MAJOR,
+            severity_reasons=["负面", "类别：捏造/歪曲/诽谤/煽动"],
+            sentiment=Sentiment.NEGATIVE,
+            category=Category.DEFAMATION,
+            evidence=sha,
+            units=["hq"],
+        )
+        index.upsert([post])
+        r.run(minutes(START, 1))
+        clock.now = minutes(START, 1)
+        assert Worker(r.outbox, clock, rng=random.Random(1)).run_once().sent == 1
+        (got,) = receiver.on("/cases/cs")
+        data = json.loads(got.body)["data"]
+        assert data["sentiment"] == "negative" and data["category"] == "defamation"
+        assert data["severity_reasons"] == ["负面", "类别：捏造/歪曲/诽谤/煽动"]
+        assert data["evidence"] == f"http://127.0.0.1:8080/v1/evidence/{sha}"
+    finally:
+        receiver.close()
+
+
+def test_counted_posts_stored_before_the_new_fields_still_load() -> None:
+    """Rules' counted posts live in the state database as JSON; rows written before sentiment,
+    category, reasons and evidence were kept load with those empty."""
+    from alerts.engine import _seen_json, _seen_of
+    from alerts.rules import Seen
+
+    seen = Seen("p1", START, "bbs", "bbs.example.cn", sentiment=Sentiment.NEGATIVE)
+    assert _seen_of(_seen_json(seen)) == seen
+    old = json.loads(_seen_json(Seen("p2", START, "bbs", "bbs.example.cn")))
+    for name in ("sentiment", "category", "severity_reasons", "evidence"):
+        del old[name]
+    loaded = _seen_of(json.dumps(old))
+    assert loaded.post_id == "p2" and loaded.sentiment is None and loaded.severity_reasons == ()

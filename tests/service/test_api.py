@@ -29,6 +29,7 @@ from service.api import create_app
 from service.api_ops import ThreadCrawlStarter
 from service.controls import Controls
 from service.reports import produce
+from store.evidence import EvidenceStore
 from store.patrol_log import Patrol, PatrolLog
 from store.sqlite import SqliteIndex
 from store.state import StateDB
@@ -514,3 +515,27 @@ def test_through_a_real_uvicorn_server(settings: Settings) -> None:
 def test_times_in_answers_are_utc(client: TestClient) -> None:
     case = client.get("/v1/cases/1", headers=auth()).json()
     assert datetime.fromisoformat(case["detected_at"]) == START.astimezone(UTC)
+
+
+def test_evidence_is_served_sandboxed_with_its_fetches(
+    settings: Settings, client: TestClient
+) -> None:
+    store = EvidenceStore(settings.storage.data_dir)
+    page = "<html><script>alert(1)</script><p>食堂饭菜有虫</p></html>".encode("gbk")
+    sha = store.put(
+        "https://bbs.example.cn/t/1",
+        page,
+        headers={"Content-Type": "text/html; charset=gbk"},
+        fetched=NOW - timedelta(hours=1),
+    )
+    store.close()
+    got = client.get(f"/v1/evidence/{sha}", headers=auth(READ))
+    assert got.status_code == 200 and got.content == page
+    assert got.headers["content-type"].startswith("text/html")
+    assert got.headers["content-security-policy"] == "sandbox"
+    fetches = client.get(f"/v1/evidence/{sha}/fetches", headers=auth(READ)).json()
+    assert [(f["url"], f["status"]) for f in fetches] == [("https://bbs.example.cn/t/1", 200)]
+    assert client.get(f"/v1/evidence/{sha}").status_code == 401
+    assert client.get(f"/v1/evidence/{'0' * 64}", headers=auth(READ)).status_code == 404
+    bad = client.get("/v1/evidence/..state.sqlite3", headers=auth(READ))
+    assert bad.status_code == 400 and "64 hex digits" in bad.json()["detail"]
