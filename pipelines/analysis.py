@@ -169,12 +169,17 @@ def shared_analyzer(config: str | None, words: Sequence[str] = ()) -> SharedAnal
 
 
 def _stamp(config: str | None) -> int:
-    """When the config (a YAML file or a folder of them) last changed: the newest file's time
-    (a folder's own time does not change when a file in it is edited in place)."""
+    """When the config (a YAML file or a folder of them) last changed: the newest YAML file's
+    time (a folder's own time does not change when a file in it is edited in place). Only the
+    files the loader reads count: a data folder kept inside the config folder changes on every
+    crawl and must not rebuild the analyzer each time."""
     if not config:
         return 0
     path = Path(config)
-    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    if path.is_file():
+        files = [path]
+    else:
+        files = [f for f in path.glob("*.y*ml") if f.suffix in (".yaml", ".yml") and f.is_file()]
     return max((f.stat().st_mtime_ns for f in files), default=0)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -209,3 +210,19 @@ def test_an_edited_config_gets_a_new_analyzer(tmp_path: Path) -> None:
     assert [k for k in analysis_pipeline._SHARED if k[0] == str(config)] == [
         (str(config), later, ())
     ]
+
+
+def test_a_data_folder_inside_the_config_folder_does_not_rebuild_the_analyzer(
+    tmp_path: Path,
+) -> None:
+    """Only the YAML files the loader reads count as the config: the data folder changes on
+    every crawl (index, evidence, state) and would otherwise rebuild the analyzer each time."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config" / "example", config)
+    first = shared_analyzer(str(config))
+    data = config / "data"
+    data.mkdir()
+    (data / "posts.sqlite3").write_bytes(b"written by a crawl")
+    later = time.time_ns() + 5_000_000_000
+    os.utime(data / "posts.sqlite3", ns=(later, later))
+    assert shared_analyzer(str(config)) is first
