@@ -22,6 +22,7 @@ from alerts.delivery import Outbox
 from alerts.models import OPEN_STATES, Clock
 from core.settings import Settings, Source
 from service.controls import Controls
+from service.patrol_status import SOURCE_JOB, scheduled_runs
 from store.patrol_log import Patrol, PatrolLog
 from store.state import StateDB
 
@@ -172,11 +173,21 @@ class Operations:
         due once the next patrol time has come, late when no run came within the interval plus
         the grace of one crawl's time limit (`crawl.run_timeout`)."""
         last: dict[str, Patrol] = {p.source: p for p in self._patrols(now - RECENT)}
+        # The daemon's own next run when it has stored one: adaptive polling may have backed a
+        # quiet source off beyond its configured interval, which is not late.
+        scheduled = scheduled_runs(self.state)
         due, late = [], []
         for source in self.settings.sources:
             if not self.controls.is_enabled(source.id, source.enabled):
                 continue
-            when = next_due(source, last.get(source.id), self.settings.timezone, now)
+            job = SOURCE_JOB + source.id
+            if job in scheduled:
+                stored = scheduled[job]
+                if stored is None:  # paused in the daemon
+                    continue
+                when = stored
+            else:
+                when = next_due(source, last.get(source.id), self.settings.timezone, now)
             if when <= now:
                 due.append(source.id)
             if when + self.settings.crawl.run_timeout < now:

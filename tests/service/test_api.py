@@ -28,6 +28,7 @@ from core.settings_loader import load
 from service.api import create_app
 from service.api_ops import ThreadCrawlStarter
 from service.controls import Controls
+from service.jobstore import StateJobStore
 from service.reports import produce
 from store.evidence import EvidenceStore
 from store.patrol_log import Patrol, PatrolLog
@@ -539,3 +540,21 @@ def test_evidence_is_served_sandboxed_with_its_fetches(
     assert client.get(f"/v1/evidence/{'0' * 64}", headers=auth(READ)).status_code == 404
     bad = client.get("/v1/evidence/..state.sqlite3", headers=auth(READ))
     assert bad.status_code == 400 and "64 hex digits" in bad.json()["detail"]
+
+
+def test_a_source_the_daemon_backed_off_is_not_late(settings: Settings) -> None:
+    """Adaptive polling may put a quiet source's next run beyond its configured interval; the
+    metrics and /ready read the daemon's stored next run, so that is not a late patrol."""
+    later = NOW + timedelta(hours=3)  # bbs (every 30 min) last patrolled at NOW - 10 min
+    db = StateDB.in_data_dir(settings.storage.data_dir)
+    StateJobStore(db)  # the daemon's job table, as `yuqing patrol` leaves it
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO scheduler_jobs (id, next_run_time, job_state) VALUES (?, ?, ?)",
+            ("source:bbs", (later + timedelta(minutes=20)).timestamp(), b"-"),
+        )
+    db.close()
+    with TestClient(app_for(settings, clock=lambda: later)) as c:
+        text = c.get("/metrics").text
+        assert 'yuqing_source_late{source="bbs"} 0.0' in text
+        assert "sources" not in c.get("/ready").json().get("degraded", {})
