@@ -185,37 +185,20 @@ def tiers_from(settings_tiers: Mapping[Any, Any] | object | None) -> dict[Severi
         )
         spans: dict[str, Span | None] = {}
         if callable(special_for):
-            spans["special_report"] = _special(special_for(tier), tier)
+            spans["special_report"] = _span_of(special_for(tier), tier, "special_report")
         elif "special_report" in raw:  # a mapping: null means no special report for this tier
-            spans["special_report"] = _special(raw["special_report"], tier)
+            spans["special_report"] = _span_of(raw["special_report"], tier, "special_report")
         else:
             spans["special_report"] = tiers[tier].special_report
         for name in ("report", "respond"):
             part = raw.get(name)
-            if part is None:
-                spans[name] = getattr(tiers[tier], name)
-                continue
-            fields = (
-                part
-                if isinstance(part, Mapping)
-                else {"amount": getattr(part, "amount", None), "unit": getattr(part, "unit", None)}
-            )
-            unit = fields.get("unit")
-            try:
-                spans[name] = Span(
-                    amount=fields.get("amount"),
-                    unit=DeadlineUnit(str(getattr(unit, "value", unit))),
-                )
-            except ValueError as exc:
-                raise DeadlineError(
-                    f"tier {tier.value}: bad {name} deadline {fields!r}: give an "
-                    "amount > 0 and a unit of hours, days or working_days"
-                ) from exc
+            spans[name] = getattr(tiers[tier], name) if part is None else _span_of(part, tier, name)
         tiers[tier] = TierDeadlines.model_validate(spans)
     return tiers
 
 
-def _special(part: Any, tier: Severity) -> Span | None:
+def _span_of(part: Any, tier: Severity, name: str) -> Span | None:
+    """One deadline of a tier from a mapping or a settings object; None stays None."""
     if part is None:
         return None
     fields = (
@@ -230,7 +213,7 @@ def _special(part: Any, tier: Severity) -> Span | None:
         )
     except ValueError as exc:
         raise DeadlineError(
-            f"tier {tier.value}: bad special_report deadline {fields!r}: give an amount > 0 "
+            f"tier {tier.value}: bad {name} deadline {fields!r}: give an amount > 0 "
             "and a unit of hours, days or working_days"
         ) from exc
 
