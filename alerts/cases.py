@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from alerts.deadlines import DEFAULT_ZONE, Span, TierDeadlines, deadlines_for
+from alerts.deadlines import DEFAULT_ZONE, Span, TierDeadlines, deadlines_for, tiers_from
 from alerts.escalation import DueStep, steps_due
 from alerts.models import (
     OPEN_STATES,
@@ -23,6 +23,7 @@ from alerts.models import (
     Resolution,
 )
 from core.post import Severity
+from core.settings import Settings
 from store.state import StateDB
 
 
@@ -99,6 +100,17 @@ class CaseBook:
         self.zone = zone
         self.tracking_period = timedelta(days=tracking_days)
         self.max_extension_days = max_extension_days  # DOMAIN.md §5: 3 days, 5 at most
+
+    @classmethod
+    def from_settings(cls, db: StateDB, settings: Settings) -> CaseBook:
+        """The case book of an institution: its tiers' deadlines, zone and case settings."""
+        return cls(
+            db,
+            tiers=tiers_from(settings.tiers),
+            zone=settings.timezone,
+            tracking_days=settings.cases.tracking_days,
+            max_extension_days=settings.cases.max_extension_days,
+        )
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.cases import CaseBook, CaseError, CaseNotFound, TransitionError, is_overdue
-from alerts.deadlines import tiers_from
 from alerts.models import OPEN_STATES, Case, CaseState, Clock, Resolution, system_clock
 from core.settings import Settings, Source
 from service.api_ops import CrawlStarter, Operations, ThreadCrawlStarter
@@ -145,13 +144,7 @@ def create_app(
     folder = data_dir(settings)
     index = index or open_index(settings)
     state = state or StateDB.in_data_dir(folder)
-    book = CaseBook(
-        state,
-        tiers=tiers_from(settings.tiers),
-        zone=settings.timezone,
-        tracking_days=settings.cases.tracking_days,
-        max_extension_days=settings.cases.max_extension_days,
-    )
+    book = CaseBook.from_settings(state, settings)
     controls = Controls(state)
     ops = Operations(settings, folder, state, book, controls, clock)
     starter = crawl_starter or ThreadCrawlStarter(settings)

@@ -8,7 +8,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from alerts.cases import CaseBook
-from alerts.deadlines import tiers_from
 from alerts.delivery import Outbox
 from alerts.engine import Engine
 from alerts.sender import Worker
@@ -41,12 +40,7 @@ class Duties:
         except IndexUnavailable as exc:  # the engine waits for it (R2); crawls spool their posts
             logger.error("the index is not reachable yet: %s", exc)
         self.state = StateDB.in_data_dir(settings.storage.data_dir)
-        self.cases = CaseBook(
-            self.state,
-            tiers=tiers_from(settings.tiers),
-            zone=settings.timezone,
-            tracking_days=settings.cases.tracking_days,
-        )
+        self.cases = CaseBook.from_settings(self.state, settings)
         self.outbox = Outbox.from_settings(self.cases, settings)
         self.engine = Engine.from_settings(settings, self.index, self.outbox)
         # The demo passes its own; otherwise `alerting.interval` (1 minute unless configured).

@@ -198,7 +198,7 @@ def build_report(
         )
         by_category[category.value] = index.search(query).total
     unclassified = counts.total - sum(by_category.values())
-    book = CaseBook(state, zone=settings.timezone, tracking_days=settings.cases.tracking_days)
+    book = CaseBook.from_settings(state, settings)
     every = book.find((), limit=100_000)
     new = [c for c in every if period.start <= c.detected_at < period.end]
     open_cases = [c for c in every if c.state in OPEN_STATES]
@@ -297,7 +297,7 @@ def produce(
     report = build_report(settings, index, state, folder, period, now, case)
     html_path, json_path = save_report(folder, report)
     if kind == "special" and case is not None:
-        CaseBook(state, zone=settings.timezone).special_report_made(
+        CaseBook.from_settings(state, settings).special_report_made(
             case.id, actor, now, report=report["name"]
         )
     queued = announce(settings, state, report, now) if send else []

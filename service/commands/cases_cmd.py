@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from alerts.cases import CaseBook, CaseError
-from alerts.deadlines import tiers_from
 from alerts.delivery import Outbox, OutboxError
 from alerts.models import (
     OPEN_STATES,
@@ -45,13 +44,7 @@ def _open(args: argparse.Namespace) -> tuple[CaseBook, ZoneInfo]:
         db = StateDB.in_data_dir(args.data_dir or data_dir(settings))
     except (SetupError, StateError) as exc:
         raise UserError(str(exc)) from None
-    book = CaseBook(
-        db,
-        tiers=tiers_from(settings.tiers),
-        zone=settings.timezone,
-        tracking_days=settings.cases.tracking_days,
-        max_extension_days=settings.cases.max_extension_days,
-    )
+    book = CaseBook.from_settings(db, settings)
     return book, ZoneInfo(settings.timezone)
 
 

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     case = None
     if args.case is not None:
         try:
-            case = CaseBook(state, zone=settings.timezone).get(args.case)
+            case = CaseBook.from_settings(state, settings).get(args.case)
         except CaseError as exc:
             raise UserError(str(exc)) from None
     index = open_index(settings)
