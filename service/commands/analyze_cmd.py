@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -34,8 +34,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _item(line: str, number: int) -> Item:
-    stripped = line.strip()
+def _decode(line: str | bytes) -> str:
+    if isinstance(line, str):
+        return line
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = line[exc.start : exc.start + 1].hex()
+        raise ValueError(
+            f"not UTF-8 text (byte 0x{bad} at position {exc.start}); "
+            "convert the file to UTF-8, e.g. `iconv -f GBK -t UTF-8`"
+        ) from None
+
+
+def _item(raw: str | bytes, number: int) -> Item:
+    line = _decode(raw)
+    # A BOM is what Windows editors put at the start of a UTF-8 file; it is not text.
+    stripped = line.lstrip("\ufeff").strip()
     if not stripped.startswith("{"):
         if not stripped:
             raise ValueError("empty line")
@@ -88,8 +103,8 @@ def _record(result: Analysis, tokens: bool) -> dict[str, Any]:
     return out
 
 
-def _batches(stream: IO[str]) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
+def _batches(stream: Iterable[str | bytes]) -> Iterator[list[tuple[int, str | bytes]]]:
+    batch: list[tuple[int, str | bytes]] = []
     for number, line in enumerate(stream, 1):
         batch.append((number, line))
         if len(batch) >= BATCH:
@@ -99,8 +114,11 @@ def _batches(stream: IO[str]) -> Iterator[list[tuple[int, str]]]:
         yield batch
 
 
-def analyze_stream(analyzer: Analyzer, stream: IO[str], out: IO[str], tokens: bool) -> int:
-    """Returns the number of lines that could not be analysed."""
+def analyze_stream(
+    analyzer: Analyzer, stream: Iterable[str | bytes], out: IO[str], tokens: bool
+) -> int:
+    """Returns the number of lines that could not be analysed. Lines given as bytes are decoded
+    one by one, so a line that is not UTF-8 gets its own error and the rest go on."""
     bad = 0
     for batch in _batches(stream):
         parsed: list[tuple[int, Item | str]] = []
@@ -129,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     analyzer = build_analyzer(settings)
     analyzer.folder = Folder() if args.fold else None
-    bad = analyze_stream(analyzer, sys.stdin, sys.stdout, args.tokens)
+    bad = analyze_stream(analyzer, sys.stdin.buffer, sys.stdout, args.tokens)
     if bad:
         print(f"yuqing analyze: {bad} line(s) could not be analysed", file=sys.stderr)
     return 0
