@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
 from analysis.folding import ClusterAssignment, Folder, Signed
-from analysis.keywords import IdfModel, Keyword, keyword_counts, keywords_of
-from analysis.normalize import normalize
+from analysis.keywords import IdfModel, Keyword, keywords_many
+from analysis.lexicons import Hit
+from analysis.normalize import normalize_many
 from analysis.routing import Route, Router
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel, SentimentResult
@@ -46,6 +47,7 @@ class _Words(dict[str, tuple[str, ...]]):
     def __init__(self, split: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__(split or {})
         self._split = dict(self)
+        self.split = frozenset(self._split)  # a post without any of these is its own plain
 
     def __missing__(self, word: str) -> tuple[str, ...]:
         if len(self) >= 65536:  # bounded: the split cue words stay
@@ -73,16 +75,16 @@ def _with_words(words: frozenset[str], fast: bool) -> Segmenter:
     return Segmenter(sorted(words), fast=fast)
 
 
-def _cut(segmenter: Segmenter, item: Item) -> _Cut:
-    """The post normalised and cut once, title and body apart: every stage reads this."""
-    title = normalize(item.title) if item.title else ""
-    body = normalize(item.text) if item.text else ""
-    return _Cut(
-        title,
-        body,
-        segmenter.cut_offsets(title) if title else _NO_CUT,
-        segmenter.cut_offsets(body) if body else _NO_CUT,
-    )
+def _cut_many(segmenter: Segmenter, items: Sequence[Item]) -> list[_Cut]:
+    """The posts normalised and cut once, title and body apart: every stage reads this."""
+    titles = normalize_many([item.title or "" for item in items])
+    bodies = normalize_many([item.text or "" for item in items])
+    cuts = segmenter.cut_offsets_many(titles + bodies)
+    n = len(items)
+    return [
+        _Cut(title, body, cuts[k] if title else _NO_CUT, cuts[n + k] if body else _NO_CUT)
+        for k, (title, body) in enumerate(zip(titles, bodies, strict=True))
+    ]
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,13 @@ class Analyzer:
         return self._plan
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
+        """Each stage runs over the whole batch (numpy or one C-level pass where it can); only
+        the rule matching, routing, folding and severity go post by post."""
         plan = self.plan()
-        cuts = [_cut(plan.segmenter, item) for item in items]
-        words = [_plain_words(plan, cut.title_cut[0] + cut.body_cut[0]) for cut in cuts]
+        cuts = _cut_many(plan.segmenter, items)
+        cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
+        split = plan.plain.split
+        words = [w if split.isdisjoint(w) else _plain_words(plan, w) for w in cut_words]
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
         signed: list[Signed | None] = [None] * len(items)
@@ -178,10 +184,34 @@ class Analyzer:
             texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
             for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
                 signed[n] = one
+        keywords = keywords_many(words, self.idf, self.top_keywords, learn=self.learn_idf)
+        # Category and escalation cues on the same cut, over "title\nbody" as the
+        # categorizer reads a post (offsets of the body shifted past the title).
+        norms: list[str] = []
+        starts: list[list[int]] = []
+        for item, cut in zip(items, cuts, strict=True):
+            if item.title:
+                norms.append(f"{cut.title}\n{cut.body}".rstrip())
+                shift = len(cut.title) + 1
+                starts.append([*cut.title_cut[1], *map(shift.__add__, cut.body_cut[1])])
+            else:
+                norms.append(cut.body.rstrip())
+                starts.append(cut.body_cut[1])
+        cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
+        escalations = escalation_matcher().find_many(norms, cut_words, starts)
         return [
-            self._one(plan, item, cut, post_words, mood, one)
-            for item, cut, post_words, mood, one in zip(
-                items, cuts, words, moods, signed, strict=True
+            self._one(plan, *post)
+            for post in zip(
+                items,
+                cuts,
+                cut_words,
+                words,
+                keywords,
+                moods,
+                cues,
+                escalations,
+                signed,
+                strict=True,
             )
         ]
 
@@ -190,32 +220,21 @@ class Analyzer:
         plan: _Plan,
         item: Item,
         cut: _Cut,
+        cut_words: list[str],
         words: list[str],
+        keywords: list[Keyword],
         mood: SentimentResult,
+        cues: list[Hit],
+        escalation: list[Hit],
         signed: Signed | None,
     ) -> Analysis:
         # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
         # the cue words and the unit directory.
-        title_starts, body_starts = cut.title_cut[1], cut.body_cut[1]
-        cut_words = cut.title_cut[0] + cut.body_cut[0]
         matched: list[RuleMatch] = []
         if plan.rules is not None:
             post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
             matched = plan.rules.match(post)
-        counts = keyword_counts(words)
-        if self.learn_idf:
-            self.idf.add_document(counts.keys())
-        # Category and escalation cues on the same cut, over "title\nbody" as the
-        # categorizer reads a post (offsets of the body shifted past the title).
-        if item.title:
-            norm = f"{cut.title}\n{cut.body}".rstrip()
-            starts = [*title_starts, *map((len(cut.title) + 1).__add__, body_starts)]
-        else:
-            norm, starts = cut.body.rstrip(), body_starts
-        categorizer = self.categorizer
-        hits = categorizer.matcher.find_tokens(norm, cut_words, starts)
-        category = categorizer.classify_hits(hits)
-        escalation = escalation_words_of(escalation_matcher().find_tokens(norm, cut_words, starts))
+        category = self.categorizer.classify_hits(cues)
         units = plan.router.route(cut_words) if plan.router is not None else []
         cluster = self._fold(item, signed)
         folded = self.folder.cluster(cluster.id) if self.folder and cluster else None
@@ -231,13 +250,13 @@ class Analyzer:
                 news_pickup=item.site_kind in self.policy.news_kinds,
                 site_kinds=frozenset({item.site_kind} if item.site_kind else ()),
                 velocity=folded.posts_per_hour(now) if folded else 0.0,
-                escalation=tuple(escalation),
+                escalation=tuple(escalation_words_of(escalation)),
             ),
             self.policy,
         )
         return Analysis(
             tokens=words,
-            keywords=keywords_of(counts, self.idf, self.top_keywords),
+            keywords=keywords,
             sentiment=mood,
             category=category,
             units=units,

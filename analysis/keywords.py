@@ -6,14 +6,15 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import ge, mul, neg, truediv
 from typing import Any, cast
 
 import jieba
+import numpy as np
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -96,21 +97,24 @@ class IdfModel:
     def idfs(self, words: Iterable[str]) -> list[float]:
         """``idf`` of each word: the same numbers, with the per-call set-up done once."""
         words = list(words)
-        prior_docs = 0
-        priors: list[float] = [0.0] * len(words)
-        if self.use_jieba_prior and self.prior_docs:
-            prior_docs = self.prior_docs
-            self._prior_df("")  # brings the cache in line with the prior
-            # Looked up in C (map over dict.get); only the words never seen need the table.
-            found = list(map(self._prior_cache.get, words))
-            if None in found:
-                prior = self._prior_df
-                priors = [prior(w) if p is None else p for p, w in zip(found, words, strict=True)]
-            else:
-                priors = cast(list[float], found)  # no None in it
+        prior_docs, priors = self.priors(words)
         docs, log = prior_docs + self.docs + 1, math.log
         seen = map(self.df.get, words, repeat(0))
         return [log(docs / (p + d + 1)) + 1 for p, d in zip(priors, seen, strict=False)]
+
+    def priors(self, words: list[str]) -> tuple[int, list[float]]:
+        """The prior's document count and each word's prior document frequency."""
+        if not (self.use_jieba_prior and self.prior_docs):
+            return 0, [0.0] * len(words)
+        self._prior_df("")  # brings the cache in line with the prior
+        # Looked up in C (map over dict.get); only the words never seen need the table.
+        found = list(map(self._prior_cache.get, words))
+        if None in found:
+            prior = self._prior_df
+            return self.prior_docs, [
+                prior(w) if p is None else p for p, w in zip(found, words, strict=True)
+            ]
+        return self.prior_docs, cast(list[float], found)  # no None in it
 
     def _prior_df(self, word: str) -> float:
         # Cached per word (the same words recur); keyed on the prior, which a caller may change.
@@ -172,19 +176,94 @@ _CANDIDATES: set[str] = set()
 _NOT_CANDIDATES: set[str] = set()
 
 
-def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
-    """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
-    counts = Counter(tokens)
-    fresh = counts.keys() - _CANDIDATES - _NOT_CANDIDATES
+def _judge(words: Collection[str]) -> None:
+    """Sort the words not judged yet into _CANDIDATES and _NOT_CANDIDATES."""
+    fresh = words - _CANDIDATES - _NOT_CANDIDATES  # type: ignore[operator]  # a set or keys view
     if fresh:
         if len(_CANDIDATES) + len(_NOT_CANDIDATES) > 200_000:
             _CANDIDATES.clear()
             _NOT_CANDIDATES.clear()
         for word in fresh:
             (_CANDIDATES if is_keyword_candidate(word) else _NOT_CANDIDATES).add(word)
+
+
+def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
+    """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
+    counts = Counter(tokens)
+    _judge(counts.keys())
     for word in counts.keys() - _CANDIDATES:
         del counts[word]
     return counts
+
+
+def keywords_many(
+    posts: Sequence[Sequence[str]], idf: IdfModel, top_k: int = 10, *, learn: bool = True
+) -> list[list[Keyword]]:
+    """``keywords`` of each post, in order, after ``idf.add_document`` of its candidates when
+    ``learn`` (post by post, as the analyzer did: a post's IDF counts it and the posts before
+    it). The same numbers as one post at a time, with the counting and the TF-IDF of the
+    whole batch in numpy, and only the few words that can reach a post's top k in Python."""
+    if top_k <= 0 or not posts:
+        out = []
+        for words in posts:
+            counts = keyword_counts(words)
+            if learn:
+                idf.add_document(counts.keys())
+            out.append(keywords_of(counts, idf, top_k))
+        return out
+    n = len(posts)
+    flat = list(chain.from_iterable(posts))
+    present = dict.fromkeys(flat)  # in order of first appearance, as the IDF meets them
+    _judge(present.keys())
+    vocab = list(compress(present, map(_CANDIDATES.__contains__, present)))
+    index = dict(zip(vocab, range(len(vocab)), strict=True))
+    ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    post = np.repeat(np.arange(n, dtype=np.int64), [len(words) for words in posts])
+    keep = ids >= 0
+    size = max(len(vocab), 1)
+    pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
+    row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
+    docs_before = idf.docs
+    if learn:
+        # The posts of the batch before and with this one that hold the word: its df grows
+        # post by post, as add_document did.
+        by_word = np.lexsort((row, word))
+        firsts = np.flatnonzero(np.r_[True, word[by_word][1:] != word[by_word][:-1]])
+        run = np.arange(len(by_word)) - np.repeat(firsts, np.diff(np.r_[firsts, len(by_word)]))
+        grown = np.empty_like(run)
+        grown[by_word] = run + 1
+    else:
+        grown = np.zeros_like(row)
+    prior_docs, priors = idf.priors(vocab)
+    seen = np.fromiter(map(idf.df.get, vocab, repeat(0)), dtype=np.int64, count=len(vocab))
+    if learn:  # new words enter the counts in the order the posts brought them
+        idf.docs += n
+        held = np.bincount(word, minlength=len(vocab)).tolist()
+        idf.df.update(dict(zip(vocab, held, strict=True)))
+    docs = prior_docs + docs_before + 1 + ((row + 1) if learn else 0)
+    # idf = log(docs / (prior + df + 1)) + 1 as IdfModel.idfs, the log by math.log (exact).
+    ratio = docs / ((np.asarray(priors)[word] + (seen[word] + grown)) + 1)
+    weights = np.fromiter(map(math.log, ratio.tolist()), dtype=np.float64, count=len(ratio)) + 1
+    total = np.bincount(row, weights=counts, minlength=n)
+    raw = counts / total[row] * weights
+    # Only the words at or near the k-th largest value of their post are rounded and sorted
+    # (a margin past the rounding step: nothing below can rise into the top k).
+    order = np.lexsort((-raw, row))
+    starts = np.searchsorted(row[order], np.arange(n + 1))
+    kth = np.full(n, -np.inf)
+    full = np.flatnonzero(np.diff(starts) > top_k)
+    kth[full] = raw[order][starts[full] + top_k - 1] - 2e-6
+    chosen = order[raw[order] >= kth[row[order]]]
+    bounds = np.searchsorted(row[chosen], np.arange(n + 1)).tolist()
+    raws = raw[chosen].tolist()
+    words = list(map(vocab.__getitem__, word[chosen].tolist()))
+    out = []
+    for k in range(n):
+        lo, hi = bounds[k], bounds[k + 1]
+        rounded = map(neg, map(round, raws[lo:hi], repeat(6)))
+        scored = sorted(zip(rounded, words[lo:hi], strict=False))  # map: no length
+        out.append([Keyword(w, -negative) for negative, w in scored[:top_k]])
+    return out
 
 
 def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
+from operator import sub
 from typing import NamedTuple
 
 import jieba
@@ -49,6 +50,41 @@ _WHOLE_TEXT_UNSAFE = re.compile(
 )
 
 
+# Joins the texts of a batch for one rjieba call: not a block character, so jieba's cut of the
+# joined text is each text's cut with a "\x00" token between (jieba cuts blocks apart).
+_SEP = "\x00"
+# Stands in for each character of a run of + # & . _ % - (不行...今天) in the batch call, so that
+# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
+_MARK = "\x01"
+# _WHOLE_TEXT_UNSAFE less the runs: a text that only has runs may still be cut in the batch.
+_UNSAFE_BESIDES_RUNS = re.compile(f"[^\\W{_HAN}a-z0-9]|(\\w)\\1\\1|(\\w\\w)\\2\\2|(\\w{{3}})\\3\\3")
+
+
+def _split_at(tokens: list[str], sep: str, parts: int) -> list[list[str]]:
+    """``tokens`` split at the ``sep`` tokens into ``parts`` lists (there are parts - 1)."""
+    out, at = [], 0
+    for _ in range(parts - 1):
+        end = tokens.index(sep, at)
+        out.append(tokens[at:end])
+        at = end + 1
+    out.append(tokens[at:])
+    return out
+
+
+def _marked(match: re.Match[str]) -> str:
+    return _MARK * len(match.group())
+
+
+def _piece_singles(tokens: list[str], at: int, step: int) -> str:
+    """The one-character piece tokens (Han, a-z, 0-9) from ``at`` on, going by ``step``: the
+    single characters of the piece beside a run, in the order they stand in the text."""
+    run: list[str] = []
+    while 0 <= at < len(tokens) and len(tokens[at]) == 1 and _FAST_SAFE.match(tokens[at]):
+        run.append(tokens[at])
+        at += step
+    return "".join(run[::-1] if step < 0 else run)
+
+
 class Token(NamedTuple):
     """A word and where it is in the normalised text (character offsets, end exclusive).
     A named tuple: posts make hundreds of them, and tuples are the cheapest to build."""
@@ -67,17 +103,23 @@ def _is_word(token: str) -> bool:
     return token.isalnum() or (len(token) > 1 and any(ch.isalnum() for ch in token))
 
 
+class _WordTokens(dict[str, bool]):
+    """token -> ``_is_word(token)``, filled as tokens come: a cut is masked by one map over
+    this dict (C), not a call per token. Bounded: cleared when it grows large."""
+
+    def __missing__(self, token: str) -> bool:
+        if len(self) >= 262144:
+            self.clear()
+        self[token] = found = _is_word(token)
+        return found
+
+
+_WORD_TOKENS = _WordTokens()
+
+
 def _words_mask(tokens: list[str]) -> list[bool]:
-    """Which tokens are words (``_is_word``): isalnum() over all in C, and the per-character
-    look only for the few that fail it (punctuation, 3.5, a-b)."""
-    mask = list(map(str.isalnum, tokens))
-    at = -1
-    try:
-        while True:
-            at = mask.index(False, at + 1)
-            mask[at] = _is_word(tokens[at])
-    except ValueError:  # no False left after ``at``
-        return mask
+    """Which tokens are words (``_is_word``)."""
+    return list(map(_WORD_TOKENS.__getitem__, tokens))
 
 
 class _Dictionary:
@@ -136,6 +178,44 @@ class _Dictionary:
                 out.append(run)
             out.extend(tokens)
             before = tokens
+        return out
+
+    def whole_form(self, text: str) -> str | None:
+        """What rjieba cuts for ``text`` in a batch: the text itself where a whole-text cut is
+        jieba's, the text with its runs of + # & . _ % - marked where the pieces between may
+        be (``unmark`` then checks the runs), None where the text needs a cut of its own."""
+        if not text or _SEP in text or _MARK in text:
+            return None
+        if not _WHOLE_TEXT_UNSAFE.search(text):
+            return text
+        if _UNSAFE_BESIDES_RUNS.search(text) or any(w in text for w in self.punct_words()):
+            return None
+        return _PUNCT_RUN.sub(_marked, text)
+
+    def unmark(self, tokens: list[str], text: str) -> list[str] | None:
+        """The cut of ``text`` from rjieba's cut of its ``whole_form``: each run of marks
+        becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
+        joins no digits, the single characters beside it spell no dictionary word); None
+        where one fails."""
+        freq = self.jieba.FREQ
+        out: list[str] = []
+        at = 0
+        for run in _PUNCT_RUN.finditer(text):
+            start, end = run.span()
+            mark = tokens.index(_MARK, at)
+            out.extend(tokens[at:mark])
+            value, left = run.group(), text[start - 1 : start]
+            if left in _ASCII_ALNUM and (
+                value[0] == "%" or (value == "." and text[end : end + 1].isdigit())
+            ):
+                return None
+            at = mark + len(value)  # one mark token per character of the run
+            if _spells_word(_piece_singles(out, len(out) - 1, -1), freq, tail=True):
+                return None
+            if _spells_word(_piece_singles(tokens, at, 1), freq, tail=False):
+                return None
+            out.append(value)
+        out.extend(tokens[at:])
         return out
 
     def punct_words(self) -> tuple[str, ...]:
@@ -283,6 +363,61 @@ class Segmenter:
             # accumulate yields one offset more than there are tokens: compress stops first.
             starts.extend(compress(accumulate(map(len, ts), initial=pos), mask))
         return words, starts
+
+    def cut_offsets_many(self, norms: Sequence[str]) -> list[tuple[list[str], list[int]]]:
+        """``cut_offsets`` of each normalised text. The texts rjieba may cut whole are cut in
+        one call (joined by a non-block character; see ``whole_form``), and the alias
+        guard's plain cut of those holding an institution word in one more: the per-text
+        work is a few list slices. The others are cut one by one."""
+        fast, dictionary = self._dict.rjieba, self._dict
+        whole = {i: form for i, text in enumerate(norms) if (form := dictionary.whole_form(text))}
+        if fast is None or len(whole) < 2:
+            return [self.cut_offsets(text) for text in norms]
+        out: dict[int, tuple[list[str], list[int]]] = {}
+        joined = fast.cut(_SEP.join(whole.values()))
+        # One mask and one running offset over the whole batch, in C: each text's words and
+        # starts are then slices of them (offsets less the text's own start).
+        mask = _words_mask(joined)
+        ends = list(accumulate(map(len, joined), initial=0))
+        guarded: list[tuple[int, list[str]]] = []
+        own = self.words
+        at, last = 0, len(whole) - 1
+        for k, (i, form) in enumerate(whole.items()):
+            end = joined.index(_SEP, at) if k < last else len(joined)
+            piece = joined[at:end]
+            if form is not norms[i]:  # runs marked: the runs put back, or a cut of its own
+                tokens = dictionary.unmark(piece, norms[i])
+                if tokens is not None and own and not own.isdisjoint(tokens):
+                    guarded.append((i, tokens))
+                elif tokens is not None:
+                    keep = _words_mask(tokens)
+                    starts = compress(accumulate(map(len, tokens), initial=0), keep)
+                    out[i] = (list(compress(tokens, keep)), list(starts))
+            elif own and not own.isdisjoint(piece):
+                guarded.append((i, piece))
+            else:
+                keep = mask[at:end]
+                starts = compress(map(sub, ends[at:end], repeat(ends[at])), keep)
+                out[i] = (list(compress(piece, keep)), list(starts))
+            at = end + 1
+        if guarded:
+            # The guard's plain cut, made the same way (the runs' conditions hold for the
+            # plain dictionary when they hold for this one, which holds all its words).
+            base_dict = _base_dictionary(self.fast)
+            plain = base_dict.rjieba
+            assert plain is not None  # built with the same fast flag
+            bases = plain.cut(_SEP.join([whole[i] for i, _ in guarded]))
+            for (i, ts), base in zip(guarded, _split_at(bases, _SEP, len(guarded)), strict=True):
+                if whole[i] is not norms[i]:
+                    unmarked = base_dict.unmark(base, norms[i])
+                    if unmarked is None:
+                        continue  # cut on its own below
+                    base = unmarked
+                ts = _guard(ts, base, own)
+                keep = _words_mask(ts)
+                starts = compress(accumulate(map(len, ts), initial=0), keep)
+                out[i] = (list(compress(ts, keep)), list(starts))
+        return [out[i] if i in out else self.cut_offsets(text) for i, text in enumerate(norms)]
 
     def subwords(self, word: str) -> tuple[tuple[int, str], ...]:
         """The sub-words ``index_tokens`` adds for one word, with their offsets in it."""
