@@ -1,6 +1,6 @@
 """Category: cue-word examples, and a quality gate with pinned per-class floors on the test
-portion of the hand-written evaluation set and on a fresh held-out file (tuning used only the
-dev portion).
+portion of the hand-written evaluation set and on two fresh held-out files (tuning used only the
+dev portion and the dev2 file).
 
 Print the per-class precision/recall table:  uv run --frozen python tests/analysis/test_category.py
 """
@@ -17,14 +17,23 @@ import pytest
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from analysis.analyzer import Item
 from analysis.category import Categorizer, classify
-from analysis.lexicons import LexiconError
+from analysis.lexicons import LexiconError, _needles, read_rows
 from core.post import Category
+from core.settings import load_settings
+from pipelines.analysis import build_analyzer
 
 EVAL = Path(__file__).parent / "data" / "category_eval.jsonl"
 # Written in one go before the second tuning round, never looked at while tuning, scored once
 # before and once after it (docs/analysis.md).
 FRESH = Path(__file__).parent / "data" / "category_fresh.jsonl"
+# Round 3 (docs/category-evaluation.md): posts in voices the files above lack (forum slang,
+# Weibo repost chains, long news comments, Traditional characters, mixed English, sarcasm,
+# rumour refutations, notices, venting), written and committed before any change, scored once
+# before and once after the round. DEV2 is what that round tuned on, with the dev portion.
+FRESH2 = Path(__file__).parent / "data" / "category_fresh2.jsonl"
+DEV2 = Path(__file__).parent / "data" / "category_dev2.jsonl"
 
 
 def load(split: str | None = None, path: Path = EVAL) -> list[dict[str, str]]:
@@ -48,22 +57,34 @@ def table(rows: Iterable[dict[str, str]]) -> dict[Category, tuple[float, float, 
     return out
 
 
-# Measured on the test portion (166 posts) with the lexicon tuned on the dev portion only:
-#   appeal 0.92/1.00, hype 1.00/0.78, defamation 0.95/0.64, suggestion 0.97/0.97,
-#   other 0.67/0.97 (precision/recall), accuracy 0.87 (before the second round: hype recall
-#   0.63, defamation 0.55, accuracy 0.81). Floors sit a little below and only ever go up.
+# Measured on the test portion (166 posts) after round 3 (tuned on dev + dev2 only):
+#   appeal 0.92/1.00, hype 1.00/0.78, defamation 0.96/0.76, suggestion 0.97/0.97,
+#   other 0.73/0.97 (precision/recall), accuracy 0.898 (after round 2: defamation 0.95/0.64,
+#   other 0.67/0.97, accuracy 0.873). Floors sit about one post below and only ever go up.
 FLOORS = {
     Category.APPEAL: (0.88, 0.94),
     Category.HYPE: (0.94, 0.72),
-    Category.DEFAMATION: (0.90, 0.57),
+    Category.DEFAMATION: (0.92, 0.72),
     Category.SUGGESTION: (0.91, 0.91),
-    Category.OTHER: (0.60, 0.91),
+    Category.OTHER: (0.70, 0.91),
 }
-# The fresh file (65 posts, 13 per class): accuracy 0.754 (0.615 before the second round);
-# recall appeal 0.69, hype 0.77, defamation 0.69, suggestion 0.77, other 0.85. With 13 posts a
+TEST_ACCURACY_FLOOR = 0.87
+# The fresh file (65 posts, 13 per class) after round 3: accuracy 0.815 (0.754 after round 2);
+# recall appeal 0.77, hype 0.77, defamation 0.77, suggestion 0.85, other 0.92. With 13 posts a
 # class, one post is 0.077: the floors sit one post below.
-FRESH_RECALL_FLOOR = 0.61
-FRESH_ACCURACY_FLOOR = 0.70
+FRESH_RECALL_FLOOR = 0.69
+FRESH_ACCURACY_FLOOR = 0.78
+# The fresh2 file (169 posts, 32-37 per class): before round 3 accuracy 0.675, after 0.746;
+# after: appeal 0.87/0.79, hype 0.93/0.76, defamation 0.87/0.61, suggestion 0.96/0.72,
+# other 0.48/0.84. One post is about 0.03 of a class: the floors sit about one post below.
+FRESH2_FLOORS = {
+    Category.APPEAL: (0.83, 0.76),
+    Category.HYPE: (0.88, 0.72),
+    Category.DEFAMATION: (0.83, 0.57),
+    Category.SUGGESTION: (0.91, 0.68),
+    Category.OTHER: (0.46, 0.81),
+}
+FRESH2_ACCURACY_FLOOR = 0.73
 
 
 def test_the_evaluation_set_is_big_enough_and_split() -> None:
@@ -80,6 +101,20 @@ def test_the_evaluation_set_is_big_enough_and_split() -> None:
         assert sum(r["label"] == c.value for r in fresh) >= 12, c
 
 
+def test_the_round_3_files_are_big_enough_and_disjoint() -> None:
+    fresh2, dev2 = load(path=FRESH2), load(path=DEV2)
+    assert len(fresh2) >= 150 and all(r["split"] == "fresh2" for r in fresh2)
+    assert all(r["split"] == "dev" for r in dev2)
+    for c in Category:
+        assert sum(r["label"] == c.value for r in fresh2) >= 20, c
+        assert sum(r["label"] == c.value for r in dev2) >= 20, c
+    held_out = {r["text"] for r in load("test") + load(path=FRESH) + fresh2}
+    assert len({r["text"] for r in fresh2}) == len(fresh2)
+    assert not {r["text"] for r in dev2} & held_out
+    assert not {r["text"] for r in fresh2} & {r["text"] for r in load() + load(path=FRESH)}
+    assert all(isinstance(r.get("why", ""), str) for r in fresh2)
+
+
 @pytest.mark.parametrize("category", list(Category), ids=[c.value for c in Category])
 def test_quality_gate_on_the_test_portion(category: Category) -> None:
     precision, recall, support = table(load("test"))[category]
@@ -92,7 +127,7 @@ def test_quality_gate_on_the_test_portion(category: Category) -> None:
 def test_accuracy_gate_on_the_test_portion() -> None:
     rows = load("test")
     right = sum(classify(r["text"]).category.value == r["label"] for r in rows)
-    assert right / len(rows) >= 0.84
+    assert right / len(rows) >= TEST_ACCURACY_FLOOR
 
 
 @pytest.mark.parametrize("category", list(Category), ids=[c.value for c in Category])
@@ -108,6 +143,21 @@ def test_accuracy_gate_on_the_fresh_file() -> None:
     assert right / len(rows) >= FRESH_ACCURACY_FLOOR
 
 
+@pytest.mark.parametrize("category", list(Category), ids=[c.value for c in Category])
+def test_quality_gate_on_the_fresh2_file(category: Category) -> None:
+    precision, recall, support = table(load(path=FRESH2))[category]
+    floor_p, floor_r = FRESH2_FLOORS[category]
+    assert support >= 20
+    assert precision >= floor_p, f"{category.value} precision {precision:.3f} < {floor_p}"
+    assert recall >= floor_r, f"{category.value} recall {recall:.3f} < {floor_r}"
+
+
+def test_accuracy_gate_on_the_fresh2_file() -> None:
+    rows = load(path=FRESH2)
+    right = sum(classify(r["text"]).category.value == r["label"] for r in rows)
+    assert right / len(rows) >= FRESH2_ACCURACY_FLOOR
+
+
 EXAMPLES = [
     ("请问研究生补助什么时候发？已经拖了两个月", Category.APPEAL, {"请问", "什么时候"}),
     ("凭什么周末也要查寝，有没有文件依据", Category.APPEAL, {"凭什么", "依据"}),
@@ -119,6 +169,15 @@ EXAMPLES = [
     ("如果校车能多开一班就好了", Category.SUGGESTION, {"就好了"}),
     ("我校在全国大学生数学建模竞赛中获奖", Category.OTHER, set()),
     ("关于网传信息的情况说明：经核查系不实信息", Category.OTHER, set()),
+    # Round 3: questions without a question mark, new incitement and insult forms.
+    ("这个价格怎么来的，能不能公开一下明细", Category.APPEAL, {"能不能公开", "怎么来的"}),
+    ("考研期间可以申请留校吗 宿管说要学院批", Category.APPEAL, {"吗"}),
+    ("明天所有业主到售楼部门口，不给说法就不走", Category.DEFAMATION, {"不给说法就不走"}),
+    ("物业就是一群垃圾", Category.DEFAMATION, {"垃圾"}),
+    ("有没有可能把考试周拉长一点", Category.SUGGESTION, {"有没有可能"}),
+    # A news report and a notice about an institution are "other", also in Traditional form.
+    ("據本報報道，市一中今年新增學位五百個", Category.OTHER, set()),
+    ("社区开展垃圾分类宣传活动", Category.OTHER, set()),
 ]
 
 
@@ -145,6 +204,32 @@ def test_a_cue_inside_another_word_does_not_count() -> None:
     assert small.classify("苏大的食堂").cues == ("苏大",)
 
 
+def test_a_post_that_quotes_a_rumour_to_refute_it_is_other() -> None:
+    # The rumour's words (地沟油) score for defamation; the refutation outweighs them.
+    got = classify("网传“某大学食堂用地沟油”系谣言，经市场监管局抽检全部合格")
+    assert got.category is Category.OTHER
+    assert 0 < got.scores[Category.DEFAMATION] < got.scores[Category.OTHER]
+    assert classify("某大学食堂用地沟油，大家别去吃").category is Category.DEFAMATION
+
+
+def test_every_pattern_cue_is_gated_by_a_literal_prefix() -> None:
+    # A pattern without needles runs on every post (CueMatcher's gate cannot skip it).
+    patterns = [cue for _, cue, _ in read_rows("category.tsv", 3) if cue.startswith("re:")]
+    assert patterns
+    assert [cue for cue in patterns if _needles(cue[3:]) is None] == []
+
+
+def test_the_analyzer_gives_the_same_category_on_the_new_voices() -> None:
+    """The analyzer's shared cut finds the same cues as ``classify`` on Traditional
+    characters, mixed English, repost chains and spaces."""
+    analyzer = build_analyzer(load_settings("config/example"))
+    texts = [r["text"] for r in load(path=DEV2) + load(path=FRESH2)]
+    results = analyzer.analyze([Item(text=t) for t in texts])
+    for text, result in zip(texts, results, strict=True):
+        alone = classify(text)
+        assert (result.category.category, result.category.cues) == (alone.category, alone.cues)
+
+
 def test_title_counts_and_ties_go_to_the_more_urgent_category() -> None:
     got = classify("详情见正文", title="建议严查造谣者")
     assert got.category is Category.DEFAMATION and got.scores[Category.SUGGESTION] == 3
@@ -159,7 +244,15 @@ def test_bad_configuration_is_refused() -> None:
 
 
 def main() -> int:
-    for split, path in (("dev", EVAL), ("test", EVAL), (None, EVAL), (None, FRESH)):
+    sets = [
+        ("dev", EVAL),
+        (None, DEV2),
+        ("test", EVAL),
+        (None, EVAL),
+        (None, FRESH),
+        (None, FRESH2),
+    ]
+    for split, path in sets:
         rows = load(split, path)
         print(f"\n{path.name} {split or 'all'} ({len(rows)} posts)")
         print(f"{'category':<12}{'precision':>10}{'recall':>8}{'F1':>7}{'posts':>7}")
