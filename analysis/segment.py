@@ -41,6 +41,7 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
 _PUNCT_CHAR = re.compile(r"[+#&._%\-]")
 _PUNCT_RUN = re.compile(r"([+#&._%\-]+)")
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # A text with none of these is cut by rjieba in one call: its blocks are all fast-safe, and
 # nothing between them is a letter or digit (which jieba would yield as a one-letter word).
@@ -79,8 +80,10 @@ def _piece_singles(tokens: list[str], at: int, step: int) -> str:
     """The one-character piece tokens (Han, a-z, 0-9) from ``at`` on, going by ``step``: the
     single characters of the piece beside a run, in the order they stand in the text."""
     run: list[str] = []
-    while 0 <= at < len(tokens) and len(tokens[at]) == 1 and _FAST_SAFE.match(tokens[at]):
-        run.append(tokens[at])
+    while 0 <= at < len(tokens) and len(token := tokens[at]) == 1:
+        if not ("\u4e00" <= token <= "\u9fd5" or token in _LOWER_ALNUM):
+            break
+        run.append(token)
         at += step
     return "".join(run[::-1] if step < 0 else run)
 
