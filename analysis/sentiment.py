@@ -10,11 +10,11 @@ import io
 import json
 import math
 import re
-import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,30 @@ import numpy as np
 import numpy.typing as npt
 import rjieba
 
+from analysis.sentiment_tables import (
+    SIZE,
+    Codes,
+    HashTable,
+    Ints,
+    Strings,
+    decode,
+    distinct,
+    encode,
+    normalize,
+    normalize_batch,
+)
 from core.post import Sentiment
+
+__all__ = ["SentimentModel", "SentimentModelError", "SentimentResult", "features", "normalize"]
 
 # Bumped whenever `features` changes: a model trained on other features must not load silently.
 FEATURE_VERSION = 1
 FORMAT = "yuqing-sentiment"
 DEFAULT_MODEL = "sentiment.npz"
 
-_SPACE = re.compile(r"\s+")
 # Weibo's bracketed emoticons ([怒], [允悲], [二哈]) carry much of a post's mood; jieba splits
 # them into "[", word, "]", so they are also kept whole as features of their own.
 _EMOTICON = re.compile(r"\[[^\[\]\s]{1,8}\]")
-_BITS = 21  # Unicode code points fit in 21 bits, so a 3-gram code fits in 63
 
 
 class SentimentModelError(Exception):
@@ -48,10 +60,12 @@ class SentimentResult:
     score: float
 
 
-def normalize(text: str) -> str:
-    """The model's text normalisation: NFKC (full-width to half-width), lower case, runs of
-    white space to one space. Tokens handed to `SentimentModel.predict` should come from it."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+def _cut(text: str) -> list[str]:
+    """rjieba's cut; a lone surrogate (broken input), which rjieba refuses, is cut as "?"."""
+    try:
+        return rjieba.cut(text)
+    except UnicodeEncodeError:
+        return rjieba.cut(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def features(text: str) -> list[str]:
@@ -65,27 +79,15 @@ def features(text: str) -> list[str]:
     out = ["c" + ch for ch in s]
     out += ["c" + s[i : i + 2] for i in range(len(s) - 1)]
     out += ["c" + s[i : i + 3] for i in range(len(s) - 2)]
-    out += ["w" + w for w in rjieba.cut(s) if w.strip()]
+    out += ["w" + w for w in _cut(s) if w.strip()]
     out += ["e" + e for e in _EMOTICON.findall(s)]
     return out
 
 
-def _gram_code(gram: str) -> int:
-    """A character n-gram (n <= 3) as one exact integer: 21 bits per code point, plus one so
-    that no n-gram shares a code with a shorter one."""
-    code = 0
-    for ch in gram:
-        code = (code << _BITS) | (ord(ch) + 1)
-    return code
-
-
-def _gram_codes(codes: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.uint64]:
-    """Codes of all n-grams of `size` over a run of (code point + 1) values."""
-    n = len(codes) - size + 1
-    out = codes[:n].copy()
-    for k in range(1, size):
-        out = (out << np.uint64(_BITS)) | codes[k : k + n]
-    return out
+def _known(rows: Ints, ids: Ints) -> Ints:
+    """The occurrences with a feature (id >= 0) as row << 32 | id: one sortable number."""
+    hit = ids >= 0
+    return (rows[hit] << 32) | ids[hit]
 
 
 def _read_array(archive: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
@@ -107,36 +109,74 @@ class SentimentModel:
         intercept: float,
         neutral_band: tuple[float, float],
         meta: dict[str, Any],
+        neutral_evidence: float = 0.0,
     ) -> None:
         low, high = neutral_band
         if not 0.0 <= low <= 0.5 <= high <= 1.0:
             raise ValueError(
                 f"neutral band {neutral_band} must satisfy 0 <= low <= 0.5 <= high <= 1"
             )
+        if not 0.0 <= neutral_evidence < math.inf:
+            raise ValueError(f"neutral evidence {neutral_evidence} must be 0 or more")
         if not len(vocabulary) == len(idf) == len(weight):
             raise SentimentModelError("vocabulary, idf and weight differ in length")
         self._vocabulary = vocabulary
-        # The fast path of `scores`: character n-grams are looked up as exact integer codes in
-        # one sorted array (numpy, whole batch at once), words and emoticons in dicts.
-        grams = [(f[1:], i) for f, i in vocabulary.items() if f.startswith("c")]
-        order = sorted(grams, key=lambda g: _gram_code(g[0]))
-        self._gram_keys = np.asarray([_gram_code(g) for g, _ in order], dtype=np.uint64)
-        self._gram_ids = np.asarray([i for _, i in order], dtype=np.int64)
-        self._words = {f[1:]: i for f, i in vocabulary.items() if f.startswith("w")}
-        self._emoticons = {f[1:]: i for f, i in vocabulary.items() if f.startswith("e")}
+        # The fast path of `scores`, over the whole batch in numpy: characters get a small
+        # index (0: in no feature); a character's own feature is read from an array, 2- and
+        # 3-grams are looked up as integer keys in a hash table, words and emoticons as
+        # substrings (sentiment_tables.Strings). Built with numpy too: loading stays quick.
+        names = list(vocabulary)
+        ids = np.fromiter(vocabulary.values(), np.int64, len(names))
+        size = np.fromiter(map(len, names), np.int64, len(names))
+        flat = encode("".join(names))
+        start = np.cumsum(size) - size  # the kind letter; the feature's text follows
+        kind = flat[start]
+        grams = [(kind == ord("c")) & (size == n + 1) for n in (1, 2, 3)]
+        parts = [flat[start[grams[n - 1]][:, None] + np.arange(1, n + 1)] for n in (1, 2, 3)]
+        chars = distinct(np.concatenate([part.ravel() for part in parts]))
+        self._radix = len(chars) + 1
+        self._char_index = np.zeros(SIZE, np.int64)
+        self._char_index[chars] = np.arange(1, self._radix)
+        index = [self._char_index[part] for part in parts]
+        self._char_ids = np.full(self._radix, -1, np.int64)
+        self._char_ids[index[0][:, 0]] = ids[grams[0]]
+        pair = index[1][:, 0] * self._radix + index[1][:, 1]
+        left = index[2][:, 0] * self._radix + index[2][:, 1]
+        right = index[2][:, 1] * self._radix + index[2][:, 2]
+        triple = left * self._radix + index[2][:, 2] + self._radix**2
+        self._grams = HashTable(
+            np.concatenate([pair, triple]), np.concatenate([ids[grams[1]], ids[grams[2]]])
+        )
+        # A 3-gram is kept only if it is in enough texts, so are the 2-grams in it (true of
+        # every model scripts/train_sentiment.py writes, checked here): then a 3-gram need not
+        # be looked up unless both its 2-grams were found.
+        self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
+        words = np.flatnonzero(kind == ord("w")).tolist()
+        self._word_table = Strings([names[i][1:] for i in words], ids[words])
+        marks = np.flatnonzero(kind == ord("e")).tolist()
+        self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
         self._weight = weight
+        self._idf_weight = np.stack([idf, weight], axis=1)  # both in one read per feature
         self._intercept = intercept
         self.neutral_band = (low, high)
+        # Neutral is a text with little sentiment evidence (news, notices): `evidence` below
+        # this; the band, if any, adds the texts the model is unsure about.
+        self.neutral_evidence = neutral_evidence
         self.meta = meta
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, neutral_band: tuple[float, float] | None = None
+        cls,
+        path: str | Path | None = None,
+        neutral_band: tuple[float, float] | None = None,
+        neutral_evidence: float | None = None,
     ) -> SentimentModel:
         """Read a model file (default: the one shipped in analysis/models/).
 
-        `neutral_band` overrides the (low, high) P(positive) band stored with the model.
+        `neutral_band` overrides the (low, high) P(positive) band stored with the model, and
+        `neutral_evidence` the evidence below which a text is neutral (0: never for that).
+        `neutral_band=(0.5, 0.5), neutral_evidence=0` gives a plain two-way decision.
         """
         try:
             if path is None:
@@ -164,85 +204,140 @@ class SentimentModel:
                 f"{FEATURE_VERSION}: retrain with scripts/train_sentiment.py"
             )
         band = neutral_band or (float(meta["neutral_low"]), float(meta["neutral_high"]))
+        if neutral_evidence is None:  # files before the evidence rule have none: 0
+            neutral_evidence = float(meta.get("neutral_evidence", 0.0))
         vocabulary = {feature: i for i, feature in enumerate(vocab)}
-        return cls(vocabulary, idf, weight, intercept, band, meta)
+        return cls(vocabulary, idf, weight, intercept, band, meta, neutral_evidence)
 
-    def _lookup(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
-    ) -> tuple[npt.NDArray[np.int64], ...]:
-        """(row, feature id) of every known feature occurrence in the batch; the word features
-        come from `tokens` when given (one word list per text), else from rjieba."""
-        if tokens is not None and len(tokens) != len(texts):
-            raise ValueError(f"tokens has {len(tokens)} word lists for {len(texts)} texts")
-        normal: list[str] = []
-        rows: list[int] = []
-        ids: list[int] = []
-        words, emoticons = self._words, self._emoticons
-        for row, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {row} is {type(text).__name__}, expected str")
-            s = normalize(text)
-            normal.append(s)
-            # Whitespace tokens, which `features` drops, are in neither table: -1 like any
-            # unknown token, and dropped below.
-            cut = rjieba.cut(s) if tokens is None else tokens[row]
+    def _words(
+        self, n: int, normal: Codes, bounds: Ints, tokens: Sequence[Sequence[str]] | None
+    ) -> tuple[Ints, Ints]:
+        """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
+        the normalised texts (`normal`, text i ending at bounds[i])."""
+        if tokens is None:
+            text = decode(normal)
+            cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
+            tokens = [_cut(text[a:b]) for a, b in cuts]
+        for row, cut in enumerate(tokens):
             if isinstance(cut, str):  # a string would be read as one word per character
                 raise TypeError(f"tokens {row} is str, expected a list of words")
-            found = [words.get(w, -1) for w in cut]
-            found += [emoticons.get(e, -1) for e in _EMOTICON.findall(s)]
-            ids += found
-            rows += [row] * len(found)
-        lengths = np.asarray([len(s) for s in normal], dtype=np.int64)
-        points = np.frombuffer("".join(normal).encode("utf-32-le"), dtype=np.uint32)
-        codes = points.astype(np.uint64) + np.uint64(1)
-        row_at = np.repeat(np.arange(len(normal), dtype=np.int64), lengths)
-        left = lengths[row_at] - (
-            np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        )
-        token_ids = np.asarray(ids, dtype=np.int64)
-        gram_rows: list[npt.NDArray[np.int64]] = []
-        gram_keys: list[npt.NDArray[np.uint64]] = []
-        for size in (1, 2, 3):
-            if len(codes) < size:
-                continue
-            # An n-gram is real only if it ends inside the text it starts in.
-            inside = left[: len(codes) - size + 1] >= size
-            gram_keys.append(_gram_codes(codes, size)[inside])
-            gram_rows.append(row_at[: len(inside)][inside])
-        keys = np.concatenate(gram_keys) if gram_keys else np.zeros(0, np.uint64)
-        # Sorted needles make the binary search cache-friendly: about twice as fast overall.
-        order = np.argsort(keys)
-        keys = keys[order]
-        at = np.searchsorted(self._gram_keys, keys)
-        at[at == len(self._gram_keys)] = 0
-        known = self._gram_keys[at] == keys
-        gram_row = np.concatenate(gram_rows)[order][known] if gram_rows else token_ids[:0]
-        return (
-            np.concatenate([np.asarray(rows, dtype=np.int64)[token_ids >= 0], gram_row]),
-            np.concatenate([token_ids[token_ids >= 0], self._gram_ids[at[known]]]),
-        )
+        counts = np.fromiter(map(len, tokens), np.int64, n)
+        total = int(counts.sum())
+        rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+        if not total:
+            return rows, rows
+        try:
+            codes = encode("\0".join(chain.from_iterable(tokens)))
+        except TypeError:
+            for row, cut in enumerate(tokens):
+                for word in cut:
+                    if not isinstance(word, str):
+                        kind = type(word).__name__
+                        raise TypeError(f"tokens {row} holds {kind}, expected str") from None
+            raise
+        # Each word ends at a separator, unless a word holds "\0" itself: then count.
+        ends = np.flatnonzero(codes == 0)
+        if len(ends) == total - 1:
+            ends = np.append(ends, len(codes))
+            lengths = np.diff(ends, prepend=-1) - 1
+        else:
+            lengths = np.fromiter(map(len, chain.from_iterable(tokens)), np.int64, total)
+            ends = np.cumsum(lengths + 1) - 1
+        return rows, self._word_table.find(codes, ends - lengths, lengths)
+
+    def _lookup(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None) -> Ints:
+        """Every known feature occurrence in the batch as row << 32 | feature id; the word
+        features come from `tokens` when given (one word list per text), else from rjieba."""
+        n = len(texts)
+        if tokens is not None and len(tokens) != n:
+            raise ValueError(f"tokens has {len(tokens)} word lists for {n} texts")
+        try:
+            joined = "".join(texts)
+        except TypeError:
+            for row, text in enumerate(texts):
+                if not isinstance(text, str):
+                    kind = type(text).__name__
+                    raise TypeError(f"text {row} is {kind}, expected str") from None
+            raise
+        codes, lengths = normalize_batch(texts, joined, np.fromiter(map(len, texts), np.int64, n))
+        bounds = np.cumsum(lengths)
+        found = [_known(*self._words(n, codes, bounds, tokens))]
+        found.append(_known(*self._emoticons(codes, bounds)))
+        row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        index = self._char_index[codes]
+        found.append(_known(row_at, self._char_ids[index]))
+        if len(codes) >= 2:
+            # A 2-gram is real if both characters are in some feature and it ends inside the
+            # text it starts in; a 3-gram if both its 2-grams are.
+            key = index[:-1] * self._radix + index[1:]
+            real = (index[:-1] > 0) & (index[1:] > 0)
+            ends = bounds[(lengths > 0) & (bounds < len(codes))] - 1
+            real[ends] = False  # from a text's last character into the next text
+            pairs = np.full(len(key), -1, np.int64)
+            pairs[real] = self._grams.find(key[real])
+            found.append(_known(row_at[:-1], pairs))
+            if len(codes) >= 3:
+                real = real[:-1] & real[1:]
+                if self._prune:
+                    real &= (pairs[:-1] >= 0) & (pairs[1:] >= 0)
+                key = key[:-1] * self._radix + index[2:] + self._radix**2
+                found.append(_known(row_at[:-2][real], self._grams.find(key[real])))
+        return np.concatenate(found)
+
+    def _emoticons(self, codes: Codes, bounds: Ints) -> tuple[Ints, Ints]:
+        """(row, feature id or -1) of every `_EMOTICON` match: a "[" whose next "[", "]" or
+        space (the only white space left) is a "]" 2 to 9 characters on, in the same text."""
+        opens = np.flatnonzero(codes == ord("["))
+        stops = np.flatnonzero((codes == ord("[")) | (codes == ord("]")) | (codes == 32))
+        after = np.searchsorted(stops, opens, side="right")
+        opens, close = opens[after < len(stops)], stops[after[after < len(stops)]]
+        rows = np.searchsorted(bounds, opens, side="right")
+        match = (codes[close] == ord("]")) & (close < bounds[rows])
+        match &= (close - opens >= 2) & (close - opens <= 9)
+        opens, close = opens[match], close[match]
+        return rows[match], self._emoticon_table.find(codes, opens, close - opens + 1)
 
     def scores(
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
     ) -> npt.NDArray[np.float64]:
         """P(positive) per text; NaN for a text with no feature the model knows. `tokens`: as
         in `predict`."""
-        rows, ids = self._lookup(texts, tokens)
-        size = max(len(self._idf), 1)
-        pairs, counts = np.unique(rows * size + ids, return_counts=True)
-        row_of = pairs // size
-        idx = pairs % size
+        return self._score(texts, tokens)[0]
+
+    def evidence(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """How much sentiment the text carries, whichever way: the summed size of its
+        features' pushes on the log-odds (the intercept aside); 0 for no known feature."""
+        return self._score(texts, tokens)[1]
+
+    def _score(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        # np.unique without its argsort: a plain sort is several times faster on int64.
+        pairs = np.sort(self._lookup(texts, tokens))
+        new = np.ones(len(pairs), np.bool_)
+        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        counts = np.diff(first, append=len(pairs))
+        pairs = pairs[first]
+        row_of = pairs >> 32
+        idx = pairs & 0xFFFFFFFF
         tf = 1.0 + np.log(counts.astype(np.float64))
         n = len(texts)
-        norm = np.sqrt(np.bincount(row_of, weights=(tf * self._idf[idx]) ** 2, minlength=n))
-        dot = np.bincount(row_of, weights=tf * self._weight[idx], minlength=n)
+        idf_weight = np.take(self._idf_weight, idx, axis=0)
+        norm = np.sqrt(np.bincount(row_of, weights=(tf * idf_weight[:, 0]) ** 2, minlength=n))
+        push = tf * idf_weight[:, 1]
+        dot = np.bincount(row_of, weights=push, minlength=n)
         # A row without known features has norm 0: its NaN is kept to mark it; exp may overflow
         # to inf for extreme texts, which rightly gives P = 0.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             z = dot / norm + self._intercept
             result: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
+            size = np.bincount(row_of, weights=np.abs(push), minlength=n) / norm
         result[norm == 0] = math.nan
-        return result
+        size[norm == 0] = 0.0
+        return result, size
 
     def predict(
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
@@ -255,10 +350,14 @@ class SentimentModel:
         normalisation, which also lower-cases and folds full-width, will do).
         """
         low, high = self.neutral_band
+        scores, evidence = self._score(texts, tokens)
+        faint = (evidence < self.neutral_evidence).tolist()
         out = []
-        for p in self.scores(texts, tokens).tolist():
+        for p, little in zip(scores.tolist(), faint, strict=True):
             if math.isnan(p):
                 out.append(SentimentResult(Sentiment.NEUTRAL, 0.5))
+            elif little:
+                out.append(SentimentResult(Sentiment.NEUTRAL, p))
             elif p < low:
                 out.append(SentimentResult(Sentiment.NEGATIVE, p))
             elif p > high:
