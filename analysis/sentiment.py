@@ -84,9 +84,12 @@ def features(text: str) -> list[str]:
     return out
 
 
-def _known(rows: Ints, ids: Ints) -> Ints:
-    """The occurrences with a feature (id >= 0) as row << 32 | id: one sortable number."""
+def _known(rows: Ints, ids: Ints, shift: int) -> npt.NDArray[np.signedinteger[Any]]:
+    """The occurrences with a feature (id >= 0) as row << shift | id: one sortable number, in
+    32 bits when the batch and the vocabulary fit (a quicker sort), else in 64."""
     hit = ids >= 0
+    if shift < 32:
+        return (rows[hit].astype(np.int32) << shift) | ids[hit].astype(np.int32)
     return (rows[hit] << 32) | ids[hit]
 
 
@@ -158,6 +161,7 @@ class SentimentModel:
         self._idf = idf
         self._weight = weight
         self._idf_weight = np.stack([idf, weight], axis=1)  # both in one read per feature
+        self._id_bits = max(1, (len(idf) - 1).bit_length())
         self._intercept = intercept
         self.neutral_band = (low, high)
         # Neutral is a text with little sentiment evidence (news, notices): `evidence` below
@@ -245,9 +249,12 @@ class SentimentModel:
             ends = np.cumsum(lengths + 1) - 1
         return rows, self._word_table.find(codes, ends - lengths, lengths)
 
-    def _lookup(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None) -> Ints:
-        """Every known feature occurrence in the batch as row << 32 | feature id; the word
-        features come from `tokens` when given (one word list per text), else from rjieba."""
+    def _lookup(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> tuple[npt.NDArray[np.signedinteger[Any]], int]:
+        """Every known feature occurrence in the batch as row << shift | feature id, and the
+        shift (see `_known`); the word features come from `tokens` when given (one word list
+        per text), else from rjieba."""
         n = len(texts)
         if tokens is not None and len(tokens) != n:
             raise ValueError(f"tokens has {len(tokens)} word lists for {n} texts")
@@ -261,28 +268,31 @@ class SentimentModel:
             raise
         codes, lengths = normalize_batch(texts, joined, np.fromiter(map(len, texts), np.int64, n))
         bounds = np.cumsum(lengths)
-        found = [_known(*self._words(n, codes, bounds, tokens))]
-        found.append(_known(*self._emoticons(codes, bounds)))
+        shift = self._id_bits if n <= 1 << (31 - self._id_bits) else 32
+        found = [_known(*self._words(n, codes, bounds, tokens), shift)]
+        found.append(_known(*self._emoticons(codes, bounds), shift))
         row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
         index = self._char_index[codes]
-        found.append(_known(row_at, self._char_ids[index]))
+        found.append(_known(row_at, self._char_ids[index], shift))
         if len(codes) >= 2:
-            # A 2-gram is real if both characters are in some feature and it ends inside the
-            # text it starts in; a 3-gram if both its 2-grams are.
-            key = index[:-1] * self._radix + index[1:]
+            # A 2-gram is real if both characters are in some feature and it does not run from
+            # a text's last character into the next text; a 3-gram if both its 2-grams are
+            # (and, pruning, were found).
             real = (index[:-1] > 0) & (index[1:] > 0)
-            ends = bounds[(lengths > 0) & (bounds < len(codes))] - 1
-            real[ends] = False  # from a text's last character into the next text
-            pairs = np.full(len(key), -1, np.int64)
-            pairs[real] = self._grams.find(key[real])
-            found.append(_known(row_at[:-1], pairs))
+            real[bounds[(lengths > 0) & (bounds < len(codes))] - 1] = False
+            at = np.flatnonzero(real)
+            key = index[at] * self._radix + index[at + 1]
+            pairs = self._grams.find(key)
+            found.append(_known(row_at[at], pairs, shift))
             if len(codes) >= 3:
-                real = real[:-1] & real[1:]
                 if self._prune:
-                    real &= (pairs[:-1] >= 0) & (pairs[1:] >= 0)
-                key = key[:-1] * self._radix + index[2:] + self._radix**2
-                found.append(_known(row_at[:-2][real], self._grams.find(key[real])))
-        return np.concatenate(found)
+                    real[:] = False
+                    real[at[pairs >= 0]] = True
+                at = np.flatnonzero(real[:-1] & real[1:])
+                key = (index[at] * self._radix + index[at + 1]) * self._radix + index[at + 2]
+                triples = self._grams.find(key + self._radix**2)
+                found.append(_known(row_at[at], triples, shift))
+        return np.concatenate(found), shift
 
     def _emoticons(self, codes: Codes, bounds: Ints) -> tuple[Ints, Ints]:
         """(row, feature id or -1) of every `_EMOTICON` match: a "[" whose next "[", "]" or
@@ -315,14 +325,15 @@ class SentimentModel:
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         # np.unique without its argsort: a plain sort is several times faster on int64.
-        pairs = np.sort(self._lookup(texts, tokens))
+        occurrences, shift = self._lookup(texts, tokens)
+        pairs = np.sort(occurrences)
         new = np.ones(len(pairs), np.bool_)
         np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
         first = np.flatnonzero(new)
         counts = np.diff(first, append=len(pairs))
         pairs = pairs[first]
-        row_of = pairs >> 32
-        idx = pairs & 0xFFFFFFFF
+        row_of = pairs >> shift
+        idx = pairs & ((1 << shift) - 1)
         tf = 1.0 + np.log(counts.astype(np.float64))
         n = len(texts)
         idf_weight = np.take(self._idf_weight, idx, axis=0)

@@ -165,3 +165,12 @@ def test_evidence_decides_neutral(model: SentimentModel) -> None:
     assert model.evidence([""])[0] == 0.0
     with pytest.raises(ValueError, match="neutral evidence"):
         SentimentModel.load(neutral_evidence=-1.0)
+
+
+def test_a_batch_too_big_for_32_bit_keys_scores_the_same(model: SentimentModel) -> None:
+    # Occurrences are sorted as row << bits | feature id in 32 bits while the batch fits
+    # (8,192 texts for this vocabulary), in 64 beyond: both must give the same scores.
+    texts = [f"第{i}条：服务态度很差[怒]" if i % 3 else f"感谢第{i}位老师[心]" for i in range(9000)]
+    whole = model.scores(texts)
+    parts = np.concatenate([model.scores(texts[i : i + 1000]) for i in range(0, 9000, 1000)])
+    assert np.array_equal(whole, parts)
