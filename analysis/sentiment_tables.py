@@ -184,7 +184,7 @@ class HashTable:
         ordered = np.sort(keys)
         if (ordered[1:] == ordered[:-1]).any() or (keys == 0).any():
             raise ValueError("hash table keys must be distinct and non-zero")
-        bits = max(4, (4 * len(keys)).bit_length())  # at most a quarter full: short probes
+        bits = max(4, (2 * len(keys)).bit_length())  # at most half full: short probes
         self._shift = np.uint64(64 - bits)
         # Linear probing without wrap-around, built at once: in order of home slot, each key
         # goes to its home or right after the key before, whichever is later. The table runs
