@@ -259,6 +259,8 @@ def _base_dictionary(fast: bool) -> _Dictionary:
 def _guard(tokens: list[str], base: list[str], own: frozenset[str]) -> list[str]:
     """Where jieba alone finds a longer word around one of the institution's words (苏大强
     around 苏大), keep jieba's cut of that stretch: an alias must not steal characters."""
+    if tokens == base:  # the common case: nothing to splice (checked in C)
+        return tokens
     # Both cuts cover the same text, so each is told by its start offsets (plus the end).
     mine = list(accumulate(map(len, tokens), initial=0))
     theirs = list(accumulate(map(len, base), initial=0))

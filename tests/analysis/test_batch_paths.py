@@ -11,7 +11,7 @@ import pytest
 
 from analysis.analyzer import Item, _cut_many
 from analysis.keywords import IdfModel, keyword_counts, keywords_many, keywords_of
-from analysis.normalize import normalize, normalize_many
+from analysis.normalize import _WIDE, _narrow, normalize, normalize_many
 from analysis.segment import Segmenter
 from analysis.severity import escalation_matcher
 from core.settings import load_settings
@@ -60,6 +60,11 @@ def test_normalize_many_equals_normalize(texts: list[str]) -> None:
     odd = ["ﬁ ㎏ ① 蘇大 …", "İSTANBUL ΣΑΣ", "e\u0301", "\u0301开头", "", "a\x00b"]
     for batch in [*_batches(texts), odd, odd[:4], []]:
         assert normalize_many(batch) == [normalize(t) for t in batch]
+
+
+def test_narrowing_in_numpy_is_the_translate_table() -> None:
+    every = "".join(chr(c) for c in range(1, 0x30000) if not 0xD800 <= c <= 0xDFFF)
+    assert _narrow(every) == every.translate(_WIDE)
 
 
 def test_batch_cut_equals_the_cut_one_by_one(texts: list[str]) -> None:
