@@ -274,15 +274,20 @@ def _packed(codes: Codes, starts: Ints, lengths: Ints) -> Ints:
 
 
 class Strings:
-    """Exact lookup of many substrings of one code array at once. Up to 3 characters (most
-    words) the code points themselves are the key; longer ones are found by a hash and
-    confirmed by comparing their code points (no hash collision can change a result)."""
+    """Exact lookup of many substrings of one code array at once. One character (most words
+    of a cut) is read from an array over the code points; 2 or 3 characters are their code
+    points as a key; longer ones are found by a hash and confirmed by comparing their code
+    points (no hash collision can change a result)."""
 
     def __init__(self, strings: list[str], values: Ints) -> None:
         lengths = np.fromiter(map(len, strings), np.int64, len(strings))
         flat = encode("".join(strings))
         offsets = np.cumsum(lengths) - lengths
-        short = np.flatnonzero((lengths >= 1) & (lengths <= 3))
+        one = np.flatnonzero(lengths == 1)
+        # value + 1, 0 for none: zeros are not written, so only pages in use take memory
+        self._single = np.zeros(SIZE, np.int64)
+        self._single[flat[offsets[one]]] = values[one] + 1
+        short = np.flatnonzero((lengths == 2) | (lengths == 3))
         self._short = HashTable(_packed(flat, offsets[short], lengths[short]), values[short])
         long = np.flatnonzero(lengths > 3)
         self._lengths, self._values = lengths[long], values[long]
@@ -296,7 +301,9 @@ class Strings:
     def find(self, codes: Codes, starts: Ints, lengths: Ints) -> Ints:
         """The value of each substring codes[start:start + length], -1 if it is not known."""
         out = np.full(len(starts), -1, np.int64)
-        short = np.flatnonzero((lengths >= 1) & (lengths <= 3))
+        one = np.flatnonzero(lengths == 1)
+        out[one] = self._single[codes[starts[one]]] - 1
+        short = np.flatnonzero((lengths == 2) | (lengths == 3))
         if short.size:
             out[short] = self._short.find(_packed(codes, starts[short], lengths[short]))
         long = np.flatnonzero(lengths > 3)
