@@ -48,6 +48,9 @@ DEFAULT_MODEL = "sentiment.npz"
 _EMOTICON = re.compile(r"\[[^\[\]\s]{1,8}\]")
 
 
+_LABELS = (Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE)
+
+
 class SentimentModelError(Exception):
     """The model file is missing, unreadable or was made for other features."""
 
@@ -362,17 +365,8 @@ class SentimentModel:
         """
         low, high = self.neutral_band
         scores, evidence = self._score(texts, tokens)
-        faint = (evidence < self.neutral_evidence).tolist()
-        out = []
-        for p, little in zip(scores.tolist(), faint, strict=True):
-            if math.isnan(p):
-                out.append(SentimentResult(Sentiment.NEUTRAL, 0.5))
-            elif little:
-                out.append(SentimentResult(Sentiment.NEUTRAL, p))
-            elif p < low:
-                out.append(SentimentResult(Sentiment.NEGATIVE, p))
-            elif p > high:
-                out.append(SentimentResult(Sentiment.POSITIVE, p))
-            else:
-                out.append(SentimentResult(Sentiment.NEUTRAL, p))
-        return out
+        kind = np.where(scores < low, 0, np.where(scores > high, 2, 1))
+        kind[evidence < self.neutral_evidence] = 1  # little evidence: neutral, whatever the score
+        kind[np.isnan(scores)] = 1
+        labels = [_LABELS[k] for k in kind.tolist()]
+        return list(map(SentimentResult, labels, np.nan_to_num(scores, nan=0.5).tolist()))
