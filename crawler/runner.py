@@ -8,11 +8,12 @@ restart) and prints the summaries as one JSON line: the daemon and the tests use
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scrapy import Spider, signals
@@ -33,6 +34,8 @@ SPIDERS: dict[SourceKind, str] = {
     SourceKind.FORUM: "crawler.spiders.forum:ForumSpider",
     SourceKind.COMMENTS: "crawler.spiders.comments:CommentsSpider",
 }
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (source id, pages so far, posts so far)
 
@@ -58,6 +61,8 @@ class CrawlJob(BaseModel):
     # it posts are analysed with no institution rules (sentiment, category, severity only).
     config: str | None = None
     log_level: str = "WARNING"
+    # The analysis in a worker process beside the reactor ("auto": when there are 2+ cores).
+    analysis_worker: bool | Literal["auto"] = "auto"
 
 
 class SourceSummary(BaseModel):
@@ -99,9 +104,6 @@ def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Scr
             **job.settings,
         }
     )
-    # Scrapy 2.19's downloader starts every queued request of a slot at once when the delay
-    # is 0, ignoring CONCURRENT_REQUESTS_PER_DOMAIN; any delay makes it honour the cap.
-    values["DOWNLOAD_DELAY"] = max(float(values["DOWNLOAD_DELAY"]), 0.001)
     settings = ScrapySettings()
     settings.setdict(values, priority="cmdline")
     return settings
@@ -133,7 +135,7 @@ def job_for(settings: Settings, sources: list[Source], **job: Any) -> CrawlJob:
         evidence_days=storage.evidence_days,
         source_settings={s.id: politeness_settings(settings.politeness(s)) for s in sources},
         dictionary_words=settings.dictionary_words(),
-        **job,
+        **{"analysis_worker": settings.crawl.analysis_worker, **job},
     )
 
 
@@ -189,8 +191,38 @@ def preload(job: CrawlJob) -> None:
     shared_analyzer(job.config, job.dictionary_words)
 
 
+def wants_worker(job: CrawlJob) -> bool:
+    """Whether ``job``'s analysis runs in a worker process: as asked, or ("auto") when this
+    process may use two cores or more (on one core a worker only adds its overhead)."""
+    if job.analysis_worker == "auto":
+        from pipelines.analysis_worker import cores
+
+        return cores() >= 2
+    return job.analysis_worker
+
+
 def run(job: CrawlJob, progress: Progress | None = None) -> list[SourceSummary]:
     """Crawl every source of ``job`` concurrently; returns one summary per source, in order."""
+    shared = None
+    if wants_worker(job) and any(s.urls for s in job.sources):
+        from pipelines.analysis import shared_analyzer
+
+        # Forked now, before the reactor and its threads exist, from this process with the
+        # analyzer built (a pre-loaded process has it already): the worker starts warm.
+        try:
+            shared = shared_analyzer(job.config, job.dictionary_words)
+            shared.start_worker()
+        except Exception as exc:  # a bad config: each source's pipeline reports it, as before
+            logger.warning("no analysis worker, analysing in this process: %s", exc)
+            shared = None
+    try:
+        return _run(job, progress)
+    finally:
+        if shared is not None:
+            shared.stop_worker()
+
+
+def _run(job: CrawlJob, progress: Progress | None) -> list[SourceSummary]:
     started = datetime.now(UTC)
     process = CrawlerProcess(crawl_settings({"LOG_LEVEL": job.log_level}))
     crawlers: dict[str, Crawler] = {}

@@ -19,6 +19,8 @@ BASE: dict[str, Any] = {
     # child process per crawl, so the reactor never has to restart.
     "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     "REQUEST_FINGERPRINTER_CLASS": "crawler.middlewares.CanonicalFingerprinter",
+    # Scrapy's own, with the per-domain cap made to hold under load (see the module).
+    "DOWNLOADER": "crawler.downloader.CappedDownloader",
     "ROBOTSTXT_OBEY": True,
     # Politeness: few requests per site at a time, a delay AutoThrottle adapts to the server.
     "CONCURRENT_REQUESTS": 16,
