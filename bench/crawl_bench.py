@@ -6,14 +6,20 @@
 2. Re-patrol of unchanged sources: bytes and requests of a second patrol vs. the first.
 
     uv run --frozen python bench/crawl_bench.py [--pages 200] [--polite-pages 60] [--feeds 20]
-        [--rounds 3]
+        [--rounds 3] [--analysis-worker auto|on|off] [--compare OLD_TREE]
+
+``--compare OLD_TREE`` also runs, in every round, the full pipeline of another checkout of the
+project (say ``git archive 3f50822 | tar -x -C /tmp/old_crawl``) on the same site, so old and
+new code alternate in one run under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -106,12 +112,12 @@ def serve_site(server: TestServer, pages: int) -> None:
     server.route_prefix("/a/", page)
 
 
-def run_job(job: dict[str, Any], work: Path, name: str) -> dict[str, Any]:
+def run_job(job: dict[str, Any], work: Path, name: str, tree: Path = ROOT) -> dict[str, Any]:
     path = work / f"{name}.json"
     path.write_text(json.dumps(job), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "crawler.runner", str(path)],
-        cwd=ROOT,
+        cwd=tree,
         capture_output=True,
         text=True,
         check=False,
@@ -147,9 +153,32 @@ def bare(url: str, delay: float) -> None:
     print(json.dumps({"pages": stats.get("response_received_count", 0), "seconds": seconds}))
 
 
-def _bare_round(url: str, delay: float) -> tuple[int, float, float]:
-    """(pages, crawl seconds, process seconds) of bare Scrapy in a child process."""
-    started = time.perf_counter()
+class Side:
+    """One timed run: pages, crawl seconds, process seconds, CPU seconds (the process and its
+    children: the analysis worker too), posts."""
+
+    def __init__(self, pages: int, seconds: float, wall: float, cpu: float, posts: int) -> None:
+        self.pages, self.seconds, self.wall, self.cpu, self.posts = pages, seconds, wall, cpu, posts
+
+    @property
+    def rate(self) -> float:
+        return self.pages / self.seconds
+
+    def show(self, name: str) -> str:
+        return (
+            f"{name} {self.pages:4d} pages in {self.seconds:6.2f}s {self.rate:6.1f}/s "
+            f"(start-up {self.wall - self.seconds:4.1f}s, CPU {self.cpu:5.1f}s)"
+        )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _bare_round(url: str, delay: float) -> Side:
+    """Bare Scrapy in a child process."""
+    started, cpu = time.perf_counter(), _children_cpu()
     out = subprocess.run(
         [sys.executable, __file__, "--bare", url, "--delay", str(delay)],
         cwd=ROOT,
@@ -158,67 +187,90 @@ def _bare_round(url: str, delay: float) -> tuple[int, float, float]:
         check=True,
     )
     base = json.loads(out.stdout.strip().splitlines()[-1])
-    return base["pages"], base["seconds"], time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return Side(base["pages"], base["seconds"], wall, _children_cpu() - cpu, 0)
 
 
 def _full_round(
-    url: str, work: Path, pages: int, delay: float, n: int
-) -> tuple[int, float, float, int]:
-    """(pages, crawl seconds, process seconds, posts) of the full pipeline (crawler.runner)."""
-    started = time.perf_counter()
-    result = run_job(
-        {
-            "sources": [
-                {
-                    "id": "bench",
-                    "kind": "site",
-                    "urls": [url],
-                    "max_pages": pages + 10,
-                    "max_depth": 10,
-                }
-            ],
-            "data_dir": str(work / f"data-site-{delay}-{n}"),
-            "allow_private_addresses": True,
-            "force": True,
-            "settings": {**SETTINGS, "DOWNLOAD_DELAY": delay},
-        },
-        work,
-        f"site-{delay}-{n}",
-    )
+    url: str, work: Path, pages: int, delay: float, name: str, tree: Path, worker: str
+) -> Side:
+    """The full pipeline (crawler.runner) of the checkout ``tree``."""
+    started, cpu = time.perf_counter(), _children_cpu()
+    job: dict[str, Any] = {
+        "sources": [
+            {"id": "bench", "kind": "site", "urls": [url], "max_pages": pages + 10, "max_depth": 10}
+        ],
+        "data_dir": str(work / f"data-{name}"),
+        "allow_private_addresses": True,
+        "force": True,
+        "settings": {**SETTINGS, "DOWNLOAD_DELAY": delay},
+    }
+    if worker != "auto":  # only then: an older checkout's job knows no such field
+        job["analysis_worker"] = worker == "on"
+    result = run_job(job, work, name, tree)
     wall = time.perf_counter() - started
     [summary] = result["sources"]
     seconds = (
         datetime.fromisoformat(summary["ended"]) - datetime.fromisoformat(summary["started"])
     ).total_seconds()
-    return summary["pages"], seconds, wall, summary["posts"]
+    return Side(summary["pages"], seconds, wall, _children_cpu() - cpu, summary["posts"])
 
 
-def throughput(server: TestServer, work: Path, pages: int, delay: float, rounds: int) -> None:
+def throughput(
+    server: TestServer,
+    work: Path,
+    pages: int,
+    delay: float,
+    rounds: int,
+    worker: str = "auto",
+    compare: Path | None = None,
+) -> None:
     serve_site(server, pages)
     url = server.url("/index.html")
-    print(f"1. throughput over {pages} locally served article pages, per-domain delay {delay}s")
-    # Both timed from the crawl's own start to its finish (Scrapy's stats): process start-up
+    print(
+        f"1. throughput over {pages} locally served article pages, per-domain delay {delay}s, "
+        f"analysis worker {worker}; load average {_load()}"
+    )
+    # Each timed from the crawl's own start to its finish (Scrapy's stats): process start-up
     # (imports; for the pipeline also the analyzer's dictionaries and models, which a
-    # pre-loaded worker builds once) is shown apart, not counted per page. Rounds alternate
-    # which side goes first, so a load that comes and goes hits both.
-    ratios = []
+    # pre-loaded worker builds once) is shown apart, not counted per page. Rounds rotate
+    # which side goes first, so a load that comes and goes hits every side.
+    sides = ["bare", "full", *(["old"] if compare else [])]
+    ratios, old_ratios = [], []
     for n in range(rounds):
-        order = ("bare", "full") if n % 2 == 0 else ("full", "bare")
-        for side in order:
+        shift = n % len(sides)
+        got: dict[str, Side] = {}
+        for side in sides[shift:] + sides[:shift]:
             if side == "bare":
-                bare_pages, bare_seconds, bare_wall = _bare_round(url, delay)
+                got[side] = _bare_round(url, delay)
+            elif side == "full":
+                got[side] = _full_round(url, work, pages, delay, f"new-{delay}-{n}", ROOT, worker)
             else:
-                full_pages, full_seconds, full_wall, posts = _full_round(url, work, pages, delay, n)
-        bare_rate, full_rate = bare_pages / bare_seconds, full_pages / full_seconds
-        ratios.append(full_rate / bare_rate)
+                assert compare is not None
+                got[side] = _full_round(
+                    url, work, pages, delay, f"old-{delay}-{n}", compare, "auto"
+                )
+        bare, full = got["bare"], got["full"]
+        ratios.append(full.rate / bare.rate)
+        print(f"   round {n + 1} (load {_load()}): {bare.show('bare Scrapy')}")
         print(
-            f"   round {n + 1}: bare Scrapy {bare_pages:4d} pages in {bare_seconds:6.2f}s "
-            f"{bare_rate:7.1f}/s (start-up {bare_wall - bare_seconds:4.1f}s); full pipeline "
-            f"{full_pages:4d} pages in {full_seconds:6.2f}s {full_rate:7.1f}/s (start-up "
-            f"{full_wall - full_seconds:4.1f}s, {posts} posts analysed and indexed, evidence "
-            f"kept); ratio {full_rate / bare_rate:.2f}x"
+            f"      {full.show('full pipeline')}, {full.posts} posts analysed and indexed, "
+            f"evidence kept; ratio {full.rate / bare.rate:.2f}x"
         )
+        if compare:
+            old = got["old"]
+            old_ratios.append(old.rate / bare.rate)
+            print(
+                f"      {old.show('old pipeline ')}, {old.posts} posts; ratio "
+                f"{old.rate / bare.rate:.2f}x; new/old {full.rate / old.rate:.2f}x"
+            )
     print(f"   ratio            {statistics.median(ratios):.2f}x median of {rounds} (goal >= 0.7x)")
+    if compare:
+        print(f"   old ({compare}) {statistics.median(old_ratios):.2f}x median of {rounds}")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def repatrol(server: TestServer, work: Path, feeds: int) -> None:
@@ -300,6 +352,15 @@ def main() -> None:
         default=60,
         help="pages for the run at a polite delay (0: skip it)",
     )
+    parser.add_argument(
+        "--analysis-worker",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="the pipeline's analysis in a worker process (auto: on 2+ cores)",
+    )
+    parser.add_argument(
+        "--compare", type=Path, help="another checkout whose full pipeline runs in every round"
+    )
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=0.001, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -309,10 +370,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = TestServer().start()
         try:
-            throughput(server, Path(tmp), args.pages, 0.001, args.rounds)
+            options = {"worker": args.analysis_worker, "compare": args.compare}
+            throughput(server, Path(tmp), args.pages, 0.001, args.rounds, **options)
             if args.polite_pages:
                 # A polite crawl (still far below the 2 s default): is the pipeline the limit?
-                throughput(server, Path(tmp), args.polite_pages, 0.1, args.rounds)
+                throughput(server, Path(tmp), args.polite_pages, 0.1, args.rounds, **options)
             if args.feeds:
                 repatrol(server, Path(tmp), args.feeds)
         finally:

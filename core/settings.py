@@ -187,6 +187,8 @@ class Crawl(Model):
     max_page_bytes: int = Field(default=5_000_000, ge=10_000)
     run_timeout: Duration = timedelta(minutes=10)  # one source's crawl run, then it is stopped
     incident_interval: Duration = timedelta(minutes=1)  # polling under incident mode (7x24)
+    # The crawl's analysis in a worker process beside Scrapy's: auto = when there are 2+ cores.
+    analysis_worker: bool | Literal["auto"] = "auto"
 
 
 class Source(Model):

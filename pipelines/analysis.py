@@ -4,27 +4,35 @@ Analyzer is built from an institution's settings (the CLI's `yuqing analyze` use
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from scrapy.crawler import Crawler
 
 from analysis.analyzer import Analysis, Analyzer, Item
-from analysis.folding import Folder
-from analysis.keywords import IdfModel
 from analysis.routing import Router, unit_from_model
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel
 from analysis.severity import SeverityPolicy
 from analysis.watch import RuleSet, specs_from_models
-from core.post import Category, Post, Severity
+from core.post import Post, Severity
 from core.settings import Settings, load_settings
 from crawler.items import PostItem
+from pipelines.analysis_state import AnalysisState
+from pipelines.analysis_worker import AnalysisWorker, Outcome, analyse, post_fields
+
+__all__ = [
+    "AnalysisPipeline",
+    "AnalysisState",  # it lived here; pipelines/analysis_state.py now
+    "SharedAnalyzer",
+    "apply",
+    "build_analyzer",
+    "shared_analyzer",
+    "shared_segmenter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,80 +76,38 @@ def build_analyzer(settings: Settings | None, segmenter: Segmenter | None = None
 
 def apply(post: Post, result: Analysis) -> Post:
     """The post with its analysis fields filled from ``result``."""
-    return post.model_copy(
-        update={
-            "keywords": [k.word for k in result.keywords],
-            "sentiment": result.sentiment.label,
-            "sentiment_score": round(result.sentiment.score, 4),
-            "category": Category(result.category.category),
-            "severity": result.severity.tier,
-            "severity_reasons": list(result.severity.reasons),
-            "units": [r.unit_id for r in result.units],
-            "watch_rules": [m.rule_id for m in result.watch_rules],
-            "cluster": result.cluster.id if result.cluster else post.cluster,
-        }
-    )
+    return _filled(post, post_fields(result))
 
 
-class AnalysisState:
-    """The repost clusters and learned IDF kept in the data folder between crawls.
-
-    Crawls run in their own processes; each reads the state when it starts and writes it back
-    under a lock when it ends, so a crawl never reads a half-written file. Two crawls that
-    overlap each keep their own additions only until the later one writes.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir / "analysis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with (self.dir / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def load(self, analyzer: Analyzer) -> None:
-        with self._locked():
-            folding, idf = self.dir / "folding.bin", self.dir / "idf.json"
-            try:
-                analyzer.folder = (
-                    Folder.from_bytes(folding.read_bytes()) if folding.exists() else Folder()
-                )
-            except ValueError as exc:  # a damaged file costs the clusters, never the crawl
-                logger.error("repost clusters in %s unreadable, starting anew: %s", folding, exc)
-                analyzer.folder = Folder()
-            try:
-                if idf.exists():
-                    analyzer.idf = IdfModel.from_dict(json.loads(idf.read_text("utf-8")))
-            except ValueError as exc:
-                logger.error("learned IDF in %s unreadable, starting anew: %s", idf, exc)
-
-    def save(self, analyzer: Analyzer) -> None:
-        with self._locked():
-            if analyzer.folder is not None:
-                _replace(self.dir / "folding.bin", analyzer.folder.to_bytes())
-            _replace(self.dir / "idf.json", json.dumps(analyzer.idf.to_dict()).encode("utf-8"))
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def _filled(post: Post, fields: dict[str, Any]) -> Post:
+    if fields["cluster"] is None:
+        fields = {**fields, "cluster": post.cluster}
+    return post.model_copy(update=fields)
 
 
 class SharedAnalyzer:
     """One analyzer per institution config per process: every source of a crawl (and every
     crawl a pre-loaded worker runs) shares it, so the dictionaries, the sentiment model and the
     IDF table load once. ``opened`` counts the spiders using it: the first to open loads the
-    state from the data folder, each one closing writes it back."""
+    state from the data folder, each one closing writes it back. With ``worker`` started the
+    analysis runs in that process (see pipelines/analysis_worker.py), which then owns the
+    learned state."""
 
     def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
         self.opened = 0
+        self.worker: AnalysisWorker | None = None
+
+    def start_worker(self) -> AnalysisWorker:
+        """Fork the analysis worker for the crawl about to start in this process."""
+        if self.worker is None:
+            self.worker = AnalysisWorker(self.analyzer).start()
+        return self.worker
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
 
 
 _SHARED: dict[tuple[str | None, int, tuple[str, ...]], SharedAnalyzer] = {}
@@ -186,13 +152,21 @@ def _stamp(config: str | None) -> int:
 def _warm_up(analyzer: Analyzer) -> None:
     """Analyse one throw-away post, learning nothing from it: what the parts build lazily on
     their first post (the keyword prior, the analyzer's own dictionary, caches) is built now,
-    before a crawl starts, instead of holding up its first batch."""
+    before a crawl starts, instead of holding up its first batch. The same for the index's
+    search-mode cut (the same segmenter): its first post with a run of punctuation built a
+    table (0.2-0.5 s) inside the crawl."""
     learn, folder = analyzer.learn_idf, analyzer.folder
     analyzer.learn_idf, analyzer.folder = False, None
     try:
-        analyzer.analyze([Item(text="学校食堂饭菜涨价，学生反映问题。", title="预热")])
+        analyzer.analyze([Item(text=_WARM_TEXT, title="预热")])
     finally:
         analyzer.learn_idf, analyzer.folder = learn, folder
+    analyzer.segmenter.index_tokens(_WARM_TEXT)
+
+
+# Han text, a date, a run of punctuation between Han characters, ASCII words: each path of the
+# cut is taken once.
+_WARM_TEXT = "学校食堂饭菜涨价，学生反映问题。2026-11-22 09:00 不行.今天 C++ 课程 3.5% 上涨"
 
 
 class AnalysisPipeline:
@@ -212,17 +186,21 @@ class AnalysisPipeline:
         batch: int = 16,
         wait: float = 0.5,
         idle: Callable[[], bool] = lambda: False,
+        on_worker_death: Callable[[str], None] = lambda _why: None,
     ) -> None:
         self.shared = shared
         self.analyzer = shared.analyzer
+        self.worker = shared.worker  # None: analysed here, on the reactor thread
         self.state = state
         self.site_kind = _NEWS_KINDS.get(source_kind, "")
         self.batch_size = max(1, batch)
         self.wait = max(0.0, wait)
         self.idle = idle
+        self.on_worker_death = on_worker_death
         self.pending: list[tuple[PostItem, asyncio.Future[PostItem]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._death_reported = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AnalysisPipeline:
@@ -238,19 +216,40 @@ class AnalysisPipeline:
             batch=settings.getint("YUQING_ANALYSIS_BATCH", 16),
             wait=settings.getfloat("YUQING_ANALYSIS_WAIT", 0.5),
             idle=lambda: crawler.engine is None or not crawler.engine.downloader.active,
+            on_worker_death=lambda why: _report_worker_death(crawler, why),
         )
 
     def open_spider(self) -> None:
         if self.shared.opened == 0:
-            self.state.load(self.analyzer)
+            if self.worker is not None:
+                self.worker.load(self.state.data_dir).add_done_callback(_log_failure)
+            else:
+                self.state.load(self.analyzer)
         self.shared.opened += 1
 
-    def close_spider(self) -> None:
+    def close_spider(self) -> asyncio.Future[None] | None:
+        """Flush; then the state is saved (by the worker when there is one: the future is done
+        when it has saved, so the crawl ends only after that)."""
         try:
             self.flush()
         finally:
             self.shared.opened -= 1
-            self.state.save(self.analyzer)
+            if self.worker is None:
+                self.state.save(self.analyzer)
+        if self.worker is None:
+            return None
+        return asyncio.ensure_future(self._saved(self.worker.save(self.state.data_dir)))
+
+    async def _saved(self, saving: asyncio.Future[None]) -> None:
+        try:
+            await saving
+        finally:
+            self._check_worker()
+
+    def _check_worker(self) -> None:
+        if self.worker is not None and self.worker.dead and not self._death_reported:
+            self._death_reported = True
+            self.on_worker_death(self.worker.dead)
 
     async def process_item(self, item: PostItem) -> PostItem:
         done: asyncio.Future[PostItem] = asyncio.get_running_loop().create_future()
@@ -271,26 +270,48 @@ class AnalysisPipeline:
             self._timer = loop.call_later(min(_POLL, self.wait), self._tick)
 
     def flush(self) -> None:
-        """Analyse what is buffered now and let those items go on."""
+        """Analyse what is buffered now and let those items go on (with a worker: when its
+        answer comes; meanwhile the reactor goes on fetching and extracting)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         pending, self.pending = self.pending, []
         if not pending:
             return
-        try:
-            results = self.analyzer.analyze([self._item(item) for item, _ in pending])
-        except Exception:
-            # One bad post must not fail the others: analyse them one by one to find it.
-            for item, done in pending:
-                try:
-                    self._done(item, done, self.analyzer.analyze([self._item(item)])[0])
-                except Exception as exc:
-                    if not done.done():
-                        done.set_exception(exc)
+        items = [self._item(item) for item, _ in pending]
+        if self.worker is None:
+            self._finish(pending, analyse(self.analyzer, items))
             return
-        for (item, done), result in zip(pending, results, strict=True):
-            self._done(item, done, result)
+        answer = self.worker.analyse(items)
+        answer.add_done_callback(lambda done: self._answered(pending, done))
+
+    def _answered(
+        self,
+        pending: list[tuple[PostItem, asyncio.Future[PostItem]]],
+        answer: asyncio.Future[list[Outcome]],
+    ) -> None:
+        self._check_worker()
+        if answer.cancelled():
+            return
+        error = answer.exception()
+        if error is not None:  # not a post's failure: the request itself failed
+            for _, done in pending:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        self._finish(pending, answer.result())
+
+    def _finish(
+        self, pending: list[tuple[PostItem, asyncio.Future[PostItem]]], outcomes: list[Outcome]
+    ) -> None:
+        for (item, done), outcome in zip(pending, outcomes, strict=True):
+            if done.done():  # a waiter cancelled (the crawl was stopped) wants nothing
+                continue
+            if isinstance(outcome, Exception):
+                done.set_exception(outcome)
+            else:
+                item.post = _filled(item.post, outcome)
+                done.set_result(item)
 
     def _item(self, item: PostItem) -> Item:
         post = item.post
@@ -304,8 +325,16 @@ class AnalysisPipeline:
             site_kind=self.site_kind,
         )
 
-    @staticmethod
-    def _done(item: PostItem, done: asyncio.Future[PostItem], result: Analysis) -> None:
-        item.post = apply(item.post, result)
-        if not done.done():  # a waiter cancelled (the crawl was stopped) wants nothing
-            done.set_result(item)
+
+def _report_worker_death(crawler: Crawler, why: str) -> None:
+    """A dead worker is an error of the source's crawl (summary, patrol log) and an event."""
+    assert crawler.stats is not None
+    crawler.stats.set_value("yuqing/errors/analysis_worker", 1)
+    record = getattr(crawler.spider, "record_event", None)
+    if record is not None:
+        record("analysis_worker", "", why)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("analysis state not loaded: %s", future.exception())
