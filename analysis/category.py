@@ -30,8 +30,8 @@ PRIORITY = (
 @dataclass(frozen=True)
 class CategoryResult:
     category: Category
-    # The winning category's cues, strongest first (empty for "other"); for a pattern cue,
-    # the text it matched (？, 如果……就好了).
+    # The winning category's cues, strongest first (empty when no class reached the threshold,
+    # "other" included); for a pattern cue, the text it matched (？, 如果……就好了).
     cues: tuple[str, ...]
     scores: Mapping[Category, float]  # every category's total, to show how close it was
 
@@ -81,8 +81,11 @@ class Categorizer:
                 found[category][hit.cue] = weight
         scores = {c: sum(cues.values()) for c, cues in found.items()}
         best = max(PRIORITY, key=lambda c: (scores[c], -PRIORITY.index(c)))
-        if best is Category.OTHER or scores[best] < self.min_score:
+        if scores[best] < self.min_score:
+            # "other" as the fallback: nothing decided it, so no cue to show.
             return CategoryResult(Category.OTHER, (), MappingProxyType(scores))
+        # "other" may also win on its own cues (辟谣, 系谣言, 经核查): they are shown like any
+        # class's, so an analyst sees why a post holding 造谣 was judged other.
         cues = sorted(found[best], key=lambda cue: -found[best][cue])
         return CategoryResult(best, tuple(shown[c] for c in cues), MappingProxyType(scores))
 

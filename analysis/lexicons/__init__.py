@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from itertools import accumulate, chain, compress
 
-from analysis.segment import _BLOCK, Segmenter, normalize
+from analysis.segment import _BLOCK, Segmenter, in_jieba_dictionary, normalize
 
 
 class LexiconError(ValueError):
@@ -66,7 +66,7 @@ class CueMatcher:
         self._words = words
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         self._prefixes = {w[:n] for w in words for n in range(1, len(w))}
-        self._patterns = [(cue, re.compile(cue[3:])) for cue in patterns]
+        self._patterns = [(cue, re.compile(cue[3:]), cue.endswith(WORD_END)) for cue in patterns]
         self._needles = _NeedleGate([_needles(cue[3:]) for cue in patterns])
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
@@ -75,12 +75,15 @@ class CueMatcher:
         self._any_word = _any_of(frozenset(words))
         shared = _shared_words()
         self._prepare: Callable[[str], _Prepared]
-        if words.keys() <= shared:
-            self._segmenter = _segmenter(shared)
-            self._prepare = _shared_prepared
-        else:
-            self._segmenter = _segmenter(frozenset(words))
-            self._prepare = self._prepared
+        # The cut's dictionary, built at first use (``segmenter``): the analyzer cuts with its
+        # own and needs this one only for a long token's sub-words, if ever.
+        self._segmenter_words = shared if words.keys() <= shared else frozenset(words)
+        self._prepare = _shared_prepared if words.keys() <= shared else self._prepared
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter holding every cue word (shared by the shipped lexicons)."""
+        return _segmenter(self._segmenter_words)
 
     @property
     def words(self) -> frozenset[str]:
@@ -92,7 +95,7 @@ class CueMatcher:
         norm = normalize(text)
         if not self._any_word.search(norm):
             return _Prepared(norm, [])
-        return _Prepared(norm, self._segmenter.cut_normalized(norm))
+        return _Prepared(norm, self.segmenter.cut_normalized(norm))
 
     def find(self, text: str) -> list[Hit]:
         # Stripped, so "\ntext" (no title) and "text" share the cached cut.
@@ -126,7 +129,7 @@ class CueMatcher:
                         break  # no cue starts this way: longer runs cannot match either
                 for sub, offset in subs:
                     hits.append(Hit(words[sub], starts[i] + offset))
-        return self._pattern_hits(norm, hits)
+        return self._pattern_hits(norm, hits, None)
 
     def find_tokens(self, norm: str, words: Sequence[str], starts: Sequence[int]) -> list[Hit]:
         """``find`` on a cut the caller already made: the words of normalised text ``norm``
@@ -152,7 +155,7 @@ class CueMatcher:
                     j += 1
                 if len(token) >= 3 and token not in cues:
                     hits.extend(Hit(cues[sub], start + at) for sub, at in self._subwords(token))
-        return self._pattern_hits(norm, hits)
+        return self._pattern_hits(norm, hits, (words, starts))
 
     def find_many(
         self, norms: Sequence[str], words: Sequence[list[str]], starts: Sequence[list[int]]
@@ -185,7 +188,10 @@ class CueMatcher:
                     j += 1
                 if len(token) >= 3 and token not in cues:
                     found.extend(Hit(cues[sub], start + off) for sub, off in self._subwords(token))
-        return [self._pattern_hits(norm, found) for norm, found in zip(norms, hits, strict=True)]
+        return [
+            self._pattern_hits(norm, found, cut)
+            for norm, found, cut in zip(norms, hits, zip(words, starts, strict=True), strict=True)
+        ]
 
     def _live_of(self, words: Sequence[str]) -> set[str]:
         """The distinct tokens that may start a cue or hold a cue sub-word; each new token is
@@ -206,12 +212,58 @@ class CueMatcher:
                     boring.add(token)
         return present & live
 
-    def _pattern_hits(self, norm: str, hits: list[Hit]) -> list[Hit]:
+    def _pattern_hits(
+        self, norm: str, hits: list[Hit], cut: tuple[Sequence[str], Sequence[int]] | None
+    ) -> list[Hit]:
+        """``hits`` plus the pattern cues' matches, then less every hit inside an @name.
+
+        A pattern marked ``WORD_END`` counts only where it ends on a boundary of ``cut`` (the
+        words of ``norm`` and their starts; None: the cue dictionary's cut of the block, made
+        here), as a word cue never matches inside a word: 赶紧转学 is not 赶紧转 + 学. Unmarked
+        patterns may end inside a word: most are written so (到底…哪|个, 传到…外|网)."""
         patterns = self._patterns
         for at in self._needles.candidates(norm):
-            cue, pattern = patterns[at]
-            hits.extend(Hit(cue, m.start(), m.group()) for m in pattern.finditer(norm))
+            cue, pattern, word_end = patterns[at]
+            for m in pattern.finditer(norm):
+                start, end = m.span()
+                while word_end and end > start and self._ends_inside_word(norm, end, cut):
+                    # The longest shorter match from the same start that ends on a boundary:
+                    # 传到.{0,6}网 finds 传到国外网|站 first, and 传到国外 is what it means.
+                    # (A $ in the pattern would match at the shortened end too.)
+                    end -= 1
+                    while end > start and not pattern.fullmatch(norm, start, end):
+                        end -= 1
+                if end > start:
+                    hits.append(Hit(cue, start, norm[start:end]))
+        if "@" in norm and hits:
+            # A user name (@吃瓜小能手, //@造谣君:) is no one's words about the institution.
+            spans = [m.span() for m in _MENTION.finditer(norm)]
+            hits = [h for h in hits if not any(lo < h.start < hi for lo, hi in spans)]
         return hits
+
+    def _ends_inside_word(
+        self, norm: str, end: int, cut: tuple[Sequence[str], Sequence[int]] | None
+    ) -> bool:
+        """Whether offset ``end`` of ``norm`` falls strictly inside a word of the cut that
+        jieba's dictionary holds and no cue is. Patterns are written to end inside words the
+        cut guesses (发到各个群|里, 可以多|装) or inside cue words (都转一|下); a real word
+        (转学, 发帖) changes what the characters say."""
+        if cut is None:
+            # The cut of the block holding the character before ``end`` (a word never
+            # crosses a block), with the cue words in the dictionary.
+            block = next((b for b in _BLOCK.finditer(norm) if b.end() >= end), None)
+            if block is None or block.end() == end or block.start() >= end:
+                return False
+            words: Sequence[str]
+            starts: Sequence[int]
+            words, starts = self.segmenter.cut_offsets(block.group())
+            end -= block.start()
+        else:
+            words, starts = cut
+        k = bisect_right(starts, end) - 1
+        if k < 0 or not starts[k] < end < starts[k] + len(words[k]):
+            return False
+        return words[k] not in self._words and in_jieba_dictionary(words[k])
 
     def _subwords(self, token: str) -> tuple[tuple[str, int], ...]:
         """The cues among a long token's search-mode sub-words, with their offsets; cached,
@@ -224,7 +276,7 @@ class CueMatcher:
             if self._any_word.search(normalize(token)):
                 found = tuple(
                     (sub, token.find(sub))
-                    for sub in self._segmenter.index_tokens(token)
+                    for sub in self.segmenter.index_tokens(token)
                     if sub != token and sub in self._words
                 )
             if len(self._subword_cache) >= 65536:
@@ -313,6 +365,15 @@ def _any_of(words: frozenset[str]) -> re.Pattern[str]:
     needs no cut: about half the posts."""
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
+
+# Ends a pattern cue that must end on a word boundary of the cut (a regex comment, so the
+# pattern itself is unchanged): for calls ending in a one-character verb (赶紧转, 快去看),
+# which the next character turns into another word (转学, 看病).
+WORD_END = "(?#word-end)"
+
+# A user name as reposts write it (analysis/folding.py's _MENTION): @, then up to 30 word
+# characters (Weibo ends a name at a space or punctuation).
+_MENTION = re.compile(r"@[\w\-·]{1,30}")
 
 _META = frozenset("\\.^$*+?{}[]()|")
 

@@ -212,6 +212,42 @@ def test_a_post_that_quotes_a_rumour_to_refute_it_is_other() -> None:
     assert classify("某大学食堂用地沟油，大家别去吃").category is Category.DEFAMATION
 
 
+def test_other_shows_its_own_cues_when_they_decided_it() -> None:
+    # An analyst sees why a post holding a rumour's words was judged other.
+    got = classify("网传“某大学食堂用地沟油”系谣言，经市场监管局抽检全部合格")
+    assert got.category is Category.OTHER and got.cues[0] == "系谣言"
+    assert got.scores[Category.OTHER] >= 1.5
+    # "other" as the fallback (no class reached the threshold) has no cue to show.
+    small = Categorizer({"通知": {Category.OTHER: 1.0}, "食堂": {Category.APPEAL: 1.0}})
+    assert small.classify("食堂通知").cues == ()
+    assert small.classify("今天天气不错").cues == ()
+
+
+def test_a_marked_pattern_cue_ends_on_a_word_boundary() -> None:
+    # 赶紧转学 is "change schools at once", not 赶紧转 (a repost call) + 学.
+    assert "赶紧转" not in classify("所有家长听好了，赶紧转学").cues
+    assert classify("大家赶紧转，让更多人看到").category is Category.HYPE
+    weights = {
+        "re:传到.{0,6}(网|外)(?#word-end)": {Category.HYPE: 2.0},
+        "re:到底.{0,4}哪": {Category.APPEAL: 2.0},
+    }
+    small = Categorizer(weights)
+    # The longest shorter match that ends on a boundary counts (国外|网站: 传到国外).
+    assert small.classify("已经传到国外网站了").cues == ("传到国外",)
+    assert small.classify("已经传到外网了").cues == ("传到外网",)
+    assert small.classify("已经传到网上了").cues == ()  # 网|上 ends inside the word 网上
+    # An unmarked pattern may end inside a word, as it was written to (哪|个).
+    assert small.classify("到底是哪个部门管").cues == ("到底是哪",)
+
+
+def test_cues_inside_a_user_name_do_not_count() -> None:
+    assert classify("@造谣小能手 今天天气不错").category is Category.OTHER
+    assert classify("有人造谣说食堂用地沟油").category is Category.DEFAMATION
+    small = Categorizer({"吃瓜": {Category.HYPE: 2.0}, "re:转发.{0,2}抽奖": {Category.HYPE: 2.0}})
+    assert small.classify("//@吃瓜小能手:转发抽奖").cues == ("转发抽奖",)
+    assert small.classify("大家都在吃瓜 @小明").cues == ("吃瓜",)
+
+
 def test_every_pattern_cue_is_gated_by_a_literal_prefix() -> None:
     # A pattern without needles runs on every post (CueMatcher's gate cannot skip it).
     patterns = [cue for _, cue, _ in read_rows("category.tsv", 3) if cue.startswith("re:")]
