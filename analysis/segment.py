@@ -7,7 +7,7 @@ import logging
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate, compress, repeat
 from operator import sub
 from typing import NamedTuple
@@ -347,11 +347,15 @@ class Segmenter:
             if base.jieba.FREQ.get(w, 0) < USER_WORD_FREQ
         }
         self.added = freqs  # what this segmenter adds to jieba's dictionary, with frequencies
-        self._dict = _Dictionary(freqs, fast) if freqs else base
-        self._freq: dict[str, int] = self._dict.jieba.FREQ
         # Words only this institution knows: never a sub-word of someone else's word.
         self._only_ours = frozenset(w for w in self.words if not base.jieba.FREQ.get(w))
         self._subword_cache: dict[str, tuple[tuple[int, str], ...]] = {}
+
+    @cached_property
+    def _dict(self) -> _Dictionary:
+        # Built at first cut: a segmenter made only to be widened (the analyzer adds the cue
+        # words to the institution's) never cuts, and each dictionary costs 0.2-0.3 s.
+        return _Dictionary(self.added, self.fast) if self.added else _base_dictionary(self.fast)
 
     def _blocks(self, text: str, guarded: bool) -> Iterator[tuple[int, list[str]]]:
         """(offset, tokens) per jieba block of normalised text; between blocks jieba yields
@@ -504,7 +508,7 @@ class Segmenter:
         # Cached: the same long words recur post after post, and the answer never changes.
         found = self._subword_cache.get(word)
         if found is None:
-            freq, own, ours = self._freq, self.words, self._only_ours
+            freq, own, ours = self._dict.jieba.FREQ, self.words, self._only_ours
             known = word in own
             n = len(word)
             found = tuple(
