@@ -12,7 +12,7 @@ import jieba
 import pytest
 
 from analysis.normalize import normalize, to_simplified, traditional_chars
-from analysis.segment import USER_WORD_FREQ, Segmenter, Token
+from analysis.segment import USER_WORD_FREQ, Segmenter, Token, _plain_jieba
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -156,3 +156,19 @@ def test_corpus_sample_is_large_when_data_present() -> None:
     if not SENTIMENT.is_dir():
         pytest.skip("shared sentiment data absent")
     assert len(_corpus()) > 5000
+
+
+def test_a_segmenter_dictionary_is_jiebas_own_loaded_once_with_its_words_added() -> None:
+    # Segmenters copy the process's one loaded dictionary (start-up): the copy must be what a
+    # Tokenizer of its own gives with the same words added, and the loaded one stay plain.
+    seg = Segmenter(["苏大附一院", "独墅湖校区", "苏大"])
+    reference = jieba.Tokenizer()
+    for word, freq in seg.added.items():
+        reference.add_word(word, freq)
+    mine = seg._dict.jieba
+    assert mine is not _plain_jieba()
+    assert (mine.FREQ, mine.total) == (reference.FREQ, reference.total)
+    assert "独墅湖校区" not in _plain_jieba().FREQ
+    text = "苏大附一院在独墅湖校区旁边，苏大强不是苏大的"
+    assert mine.lcut(text) == reference.lcut(text)
+    assert Segmenter(fast=False)._dict.jieba is _plain_jieba()
