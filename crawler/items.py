@@ -35,3 +35,6 @@ class PostItem:
 
     post: Post
     page: Page | None = None
+    # An article page's HTML not read yet: the analysis worker reads it (title, text, time)
+    # beside the reactor, then analyses the post (see pipelines/analysis_worker.py).
+    extract: str | None = None

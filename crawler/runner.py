@@ -81,7 +81,9 @@ class SourceSummary(BaseModel):
     detail: str = ""
 
 
-def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> ScrapySettings:
+def _settings_for(
+    job: CrawlJob, source: Source, spidercls: type[Spider], extract_in_worker: bool = False
+) -> ScrapySettings:
     """Per-source settings at "cmdline" priority: CrawlerProcess merges its own settings into
     every crawler it runs, and only a higher priority keeps these."""
     values = crawl_settings(
@@ -99,6 +101,7 @@ def _settings_for(job: CrawlJob, source: Source, spidercls: type[Spider]) -> Scr
             "YUQING_DICTIONARY_WORDS": job.dictionary_words,
             "YUQING_CONFIG": job.config,
             "YUQING_SOURCE_KIND": source.kind.value,
+            "YUQING_EXTRACT_IN_WORKER": extract_in_worker,
             **job.source_settings.get(source.id, {}),
             **(spidercls.custom_settings or {}),
             **job.settings,
@@ -216,13 +219,15 @@ def run(job: CrawlJob, progress: Progress | None = None) -> list[SourceSummary]:
             logger.warning("no analysis worker, analysing in this process: %s", exc)
             shared = None
     try:
-        return _run(job, progress)
+        return _run(job, progress, extract_in_worker=shared is not None)
     finally:
         if shared is not None:
             shared.stop_worker()
 
 
-def _run(job: CrawlJob, progress: Progress | None) -> list[SourceSummary]:
+def _run(
+    job: CrawlJob, progress: Progress | None, *, extract_in_worker: bool
+) -> list[SourceSummary]:
     started = datetime.now(UTC)
     process = CrawlerProcess(crawl_settings({"LOG_LEVEL": job.log_level}))
     crawlers: dict[str, Crawler] = {}
@@ -237,9 +242,8 @@ def _run(job: CrawlJob, progress: Progress | None) -> list[SourceSummary]:
             failures[source.id] = f"no spider for {source.kind.value} sources yet"
             continue
         # The first crawler installs the reactor its settings name (the same for all).
-        crawler = Crawler(
-            spidercls, _settings_for(job, source, spidercls), init_reactor=not crawlers
-        )
+        settings = _settings_for(job, source, spidercls, extract_in_worker)
+        crawler = Crawler(spidercls, settings, init_reactor=not crawlers)
         if progress is not None:
             _connect_progress(crawler, source.id, progress)
         crawlers[source.id] = crawler

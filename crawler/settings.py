@@ -58,8 +58,10 @@ BASE: dict[str, Any] = {
         "crawler.middlewares.TrapGuardMiddleware": 800,
     },
     "ITEM_PIPELINES": {
-        "pipelines.evidence.EvidencePipeline": 100,
+        # The analysis first: with the worker it reads article pages too, and drops one with
+        # too little text, whose page is then not kept as evidence.
         "pipelines.analysis.AnalysisPipeline": 500,
+        "pipelines.evidence.EvidencePipeline": 600,
         "pipelines.index.IndexPipeline": 800,
     },
     # Ours: see crawler/middlewares.py and pipelines/.
@@ -76,6 +78,7 @@ BASE: dict[str, Any] = {
     "YUQING_RETRY_BACKOFF_MAX": 60.0,
     "YUQING_SAME_SHAPE_LIMIT": 60,  # URLs differing only in numbers: calendar/pagination traps
     "YUQING_MAX_URL_LENGTH": 512,
+    "YUQING_EXTRACT_IN_WORKER": False,  # set by the runner when the analysis worker runs
 }
 
 

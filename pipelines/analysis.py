@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
 
 from analysis.analyzer import Analysis, Analyzer, Item
 from analysis.routing import Router, unit_from_model
@@ -22,7 +23,7 @@ from core.post import Post, Severity
 from core.settings import Settings, load_settings
 from crawler.items import PostItem
 from pipelines.analysis_state import AnalysisState
-from pipelines.analysis_worker import AnalysisWorker, Outcome, analyse, post_fields
+from pipelines.analysis_worker import AnalysisWorker, Outcome, ShortArticle, analyse, post_fields
 
 __all__ = [
     "AnalysisPipeline",
@@ -278,11 +279,10 @@ class AnalysisPipeline:
         pending, self.pending = self.pending, []
         if not pending:
             return
-        items = [self._item(item) for item, _ in pending]
         if self.worker is None:
-            self._finish(pending, analyse(self.analyzer, items))
+            self._finish(pending, analyse(self.analyzer, [self._item(i) for i, _ in pending]))
             return
-        answer = self.worker.analyse(items)
+        answer = self.worker.analyse([(self._item(i), i.extract, i.post.url) for i, _ in pending])
         answer.add_done_callback(lambda done: self._answered(pending, done))
 
     def _answered(
@@ -307,10 +307,12 @@ class AnalysisPipeline:
         for (item, done), outcome in zip(pending, outcomes, strict=True):
             if done.done():  # a waiter cancelled (the crawl was stopped) wants nothing
                 continue
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, ShortArticle):  # as the spider skips such a page
+                done.set_exception(DropItem(str(outcome), log_level="DEBUG"))
+            elif isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:
-                item.post = _filled(item.post, outcome)
+                item.post, item.extract = _filled(item.post, outcome), None
                 done.set_result(item)
 
     def _item(self, item: PostItem) -> Item:

@@ -14,7 +14,7 @@ import signal
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +45,50 @@ def post_fields(result: Analysis) -> dict[str, Any]:
         "watch_rules": [m.rule_id for m in result.watch_rules],
         "cluster": result.cluster.id if result.cluster else None,
     }
+
+
+class ShortArticle(Exception):
+    """An article page read in the worker had too little text to be a post."""
+
+
+# One post to analyse: its Item, and for a page still to be read its HTML and URL.
+Entry = tuple[Item, str | None, str]
+
+
+def read_and_analyse(analyzer: Analyzer, entries: list[Entry]) -> list[Outcome]:
+    """Read the article pages among ``entries`` (title, text, time: as the site spider does in
+    process), then analyse the batch; a page with too little text is a ShortArticle."""
+    from crawler.extract.article import extract_article
+    from crawler.spiders.site import MIN_ARTICLE_CHARS
+
+    read: list[dict[str, Any] | ShortArticle | None] = []
+    items: list[Item] = []
+    for item, html, url in entries:
+        if html is None:
+            read.append(None)
+            items.append(item)
+            continue
+        try:
+            article = extract_article(html, url)
+        except Exception as exc:  # a parser bug: this page fails alone, as in the spider
+            read.append(ShortArticle(f"{url}: {type(exc).__name__}: {exc}"))
+            continue
+        if len(article.text) < MIN_ARTICLE_CHARS:
+            read.append(ShortArticle(f"{url}: no article text"))
+            continue
+        fields = {"title": article.title, "text": article.text, "published": article.published}
+        read.append(fields)
+        time = article.published or item.time
+        items.append(replace(item, text=article.text, title=article.title, time=time))
+    analysed = iter(analyse(analyzer, items))
+    outcomes: list[Outcome] = []
+    for page in read:
+        if isinstance(page, ShortArticle):
+            outcomes.append(page)
+            continue
+        outcome = next(analysed)
+        outcomes.append({**page, **outcome} if page and isinstance(outcome, dict) else outcome)
+    return outcomes
 
 
 def analyse(analyzer: Analyzer, items: list[Item]) -> list[Outcome]:
@@ -126,8 +170,8 @@ class AnalysisWorker:
                 self.process.join()
 
     # -- requests -----------------------------------------------------------------------------
-    def analyse(self, items: list[Item]) -> asyncio.Future[list[Outcome]]:
-        return self._ask("analyse", items)
+    def analyse(self, entries: list[Entry]) -> asyncio.Future[list[Outcome]]:
+        return self._ask("analyse", entries)
 
     def load(self, data_dir: Path) -> asyncio.Future[None]:
         self._state_dir = data_dir
@@ -225,7 +269,7 @@ class AnalysisWorker:
         try:
             value: Any = None
             if request.kind == "analyse":
-                value = analyse(self.analyzer, request.payload)
+                value = read_and_analyse(self.analyzer, request.payload)
             elif request.kind == "load":
                 AnalysisState(request.payload).load(self.analyzer)
             elif request.kind == "save":
@@ -270,7 +314,7 @@ def _serve(analyzer: Analyzer, sock: socket.socket, crawl_end: socket.socket) ->
         try:
             value: Any = None
             if kind == "analyse":
-                value = analyse(analyzer, payload)
+                value = read_and_analyse(analyzer, payload)
             elif kind == "load":
                 AnalysisState(payload).load(analyzer)
             elif kind == "save":

@@ -78,6 +78,12 @@ class SiteSpider(FeedSpider):
             for ref in listed.threads:
                 if self.same_site(ref.url):
                     yield self.request(ref.url, self.parse_page)
+        elif found.kind is PageKind.ARTICLE and self.settings.getbool("YUQING_EXTRACT_IN_WORKER"):
+            # Read by the analysis worker on the other core (it drops a page with too little
+            # text, as below): the reactor goes on fetching meanwhile.
+            item = self.post_item(response, url=response.url)
+            item.extract = response.text
+            yield item
         elif found.kind is PageKind.ARTICLE:
             article = extract_article(response.text, response.url, page=page)
             if len(article.text) >= MIN_ARTICLE_CHARS:
