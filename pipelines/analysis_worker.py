@@ -272,16 +272,21 @@ class AnalysisWorker:
     def _here(self, request: _Request) -> None:
         """A request served in this process (the worker is gone or was never started)."""
         try:
-            value: Any = None
-            if request.kind == "analyse":
-                value = read_and_analyse(self.analyzer, request.payload)
-            elif request.kind == "load":
-                AnalysisState(request.payload).load(self.analyzer)
-            elif request.kind == "save":
-                AnalysisState(request.payload).save(self.analyzer)
+            value: Any = _perform(self.analyzer, request.kind, request.payload)
         except Exception as exc:
             value = exc
         _resolve(request, value)
+
+
+def _perform(analyzer: Analyzer, kind: Kind, payload: Any) -> Any:
+    """One request, served by ``analyzer`` (in the worker, or here once the worker is gone)."""
+    if kind == "analyse":
+        return read_and_analyse(analyzer, payload)
+    if kind == "load":
+        AnalysisState(payload).load(analyzer)
+    elif kind == "save":
+        AnalysisState(payload).save(analyzer)
+    return None
 
 
 def _resolve(request: _Request, value: Any) -> None:
@@ -317,14 +322,7 @@ def _serve(analyzer: Analyzer, sock: socket.socket, crawl_end: socket.socket) ->
         if kind == "stop":
             return
         try:
-            value: Any = None
-            if kind == "analyse":
-                value = read_and_analyse(analyzer, payload)
-            elif kind == "load":
-                AnalysisState(payload).load(analyzer)
-            elif kind == "save":
-                AnalysisState(payload).save(analyzer)
-            reply = ("ok", value)
+            reply = ("ok", _perform(analyzer, kind, payload))
         except Exception as exc:
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:

@@ -25,14 +25,11 @@ from pipelines import analysis_worker
 from pipelines.analysis import AnalysisPipeline, SharedAnalyzer, build_analyzer
 from pipelines.analysis_state import AnalysisState
 from tests.crawler.server import TestServer
+from tests.crawler.test_pipelines import TEXTS as PIPELINE_TEXTS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
-    "学校食堂的饭菜又涨价了，学生意见很大，后勤处一直没有回应。",
-    "图书馆今天延长开放时间到晚上十一点，感谢学校的安排！",
-    "宿舍楼停水两天了，到现在还没有通知什么时候恢复，太差了。",
-    "学校食堂的饭菜又涨价了，学生意见很大，后勤处一直没有回应！",  # a repost of the first
-    "期末考试安排已经公布，请同学们登录教务系统查看。",
+    *PIPELINE_TEXTS,  # the fourth is a repost of the first
     "教学楼电梯又坏了，一周坏三次，学校管不管？",
     "校园招聘会下周举行，欢迎同学们参加。",
 ]
