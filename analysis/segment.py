@@ -176,12 +176,9 @@ class _Dictionary:
         for k, piece in enumerate(pieces):
             tokens: list[str] = fast.cut(piece) if piece else []
             if k:
-                run, left = parts[2 * k - 1], pieces[k - 1][-1:]
-                if left in _ASCII_ALNUM and (run[0] == "%" or (run == "." and piece[:1].isdigit())):
-                    return None
-                if _spells_word(_single_run(reversed(before))[::-1], freq, tail=True):
-                    return None
-                if _spells_word(_single_run(tokens), freq, tail=False):
+                run = parts[2 * k - 1]
+                beside = (_single_run(reversed(before))[::-1], _single_run(tokens))
+                if not _run_alone(run, pieces[k - 1][-1:], piece[:1], beside, freq):
                     return None
                 out.append(run)
             out.extend(tokens)
@@ -212,15 +209,11 @@ class _Dictionary:
             start, end = run.span()
             mark = tokens.index(_MARK, at)
             out.extend(tokens[at:mark])
-            value, left = run.group(), text[start - 1 : start]
-            if left in _ASCII_ALNUM and (
-                value[0] == "%" or (value == "." and text[end : end + 1].isdigit())
-            ):
-                return None
+            value = run.group()
             at = mark + len(value)  # one mark token per character of the run
-            if _spells_word(_piece_singles(out, len(out) - 1, -1), freq, tail=True):
-                return None
-            if _spells_word(_piece_singles(tokens, at, 1), freq, tail=False):
+            beside = (_piece_singles(out, len(out) - 1, -1), _piece_singles(tokens, at, 1))
+            left, right = text[start - 1 : start], text[end : end + 1]
+            if not _run_alone(value, left, right, beside, freq):
                 return None
             out.append(value)
         out.extend(tokens[at:])
@@ -276,6 +269,19 @@ def _single_run(tokens: Iterable[str]) -> str:
             break
         run.append(token)
     return "".join(run)
+
+
+def _run_alone(
+    run: str, left: str, right: str, beside: tuple[str, str], freq: dict[str, int]
+) -> bool:
+    """Whether jieba cuts a run of + # & . _ % - as one token of its own, the pieces around it
+    as they would be cut alone: the run joins no digits (5.1, 100%; ``left`` and ``right``
+    are the characters next to it) and the single characters ``beside`` it (before, after)
+    spell no dictionary word."""
+    if left in _ASCII_ALNUM and (run[0] == "%" or (run == "." and right.isdigit())):
+        return False
+    before, after = beside
+    return not (_spells_word(before, freq, tail=True) or _spells_word(after, freq, tail=False))
 
 
 def _spells_word(run: str, freq: dict[str, int], *, tail: bool) -> bool:
