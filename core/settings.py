@@ -433,9 +433,16 @@ class ConfigError(Exception):
         super().__init__(f"{count} configuration problem{'s' if count != 1 else ''}:\n{lines}")
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
+# The sections only alert delivery and the HTTP API read: their warnings (a webhook secret or
+# an API token not exported) are noise for a command that uses neither, such as analyze.
+DELIVERY_SECTIONS = ("webhooks", "api", "alert_rules")
+
+
+def load_settings(path: str | Path | None = None, *, delivers: bool = True) -> Settings:
     """Read one YAML file or a folder of them (default: $YUQING_CONFIG, else config/example).
 
+    Warnings are logged; with ``delivers=False`` (a command that neither sends alerts nor
+    serves the API) those about ``DELIVERY_SECTIONS`` are left out.
     Raises ConfigError listing every problem with its file and line.
     """
     # Imported here because the loader needs the models above: a cycle at import time.
@@ -443,5 +450,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
     result = load(path)
     for warning in result.warnings:
-        _log.warning("config: %s", warning)
+        section = warning.path.split(".", 1)[0].split("[", 1)[0]
+        if delivers or section not in DELIVERY_SECTIONS:
+            _log.warning("config: %s", warning)
     return result.settings

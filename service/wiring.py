@@ -15,10 +15,12 @@ class SetupError(Exception):
     """The service cannot start as configured; the message says what to do."""
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """The settings named by ``--config`` (or $YUQING_CONFIG, or the example institution)."""
+def settings_from_args(args: argparse.Namespace, *, delivers: bool = True) -> Settings:
+    """The settings named by ``--config`` (or $YUQING_CONFIG, or the example institution).
+    ``delivers=False``: the command neither sends alerts nor serves the API, so unset
+    webhook secrets and API tokens are not worth a warning there."""
     try:
-        return load_settings(getattr(args, "config", None))
+        return load_settings(getattr(args, "config", None), delivers=delivers)
     except ConfigError as exc:
         raise SetupError(f"{exc}\nRun `yuqing config check` for the whole list.") from None
 

@@ -142,7 +142,7 @@ def analyze_stream(
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, delivers=False)
     except SetupError as exc:
         raise UserError(str(exc)) from None
     analyzer = build_analyzer(settings)

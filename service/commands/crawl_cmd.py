@@ -70,7 +70,7 @@ def resolve_target(
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, delivers=False)
     except SetupError as exc:
         raise UserError(str(exc)) from None
     source = resolve_target(settings, args.target, args.max_pages, args.depth)

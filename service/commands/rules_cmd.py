@@ -74,7 +74,7 @@ def _spec(args: argparse.Namespace, settings: Settings | None) -> WatchSpec:
 
 def test_command(args: argparse.Namespace) -> int:
     try:
-        settings: Settings | None = settings_from_args(args)
+        settings: Settings | None = settings_from_args(args, delivers=False)
     except SetupError as exc:
         settings = None
         detail = " ".join(line.strip() for line in str(exc).splitlines()[:2])

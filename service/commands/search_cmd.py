@@ -121,7 +121,7 @@ def _line(post: Post, settings: Settings) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, delivers=False)
         query = build_query(args, settings)
         index = open_index(settings)
         try:

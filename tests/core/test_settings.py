@@ -185,6 +185,37 @@ def test_unset_secret_env_is_a_warning() -> None:
     ]
 
 
+def test_commands_that_deliver_nothing_are_not_warned_about_delivery_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # yuqing analyze / crawl / search neither sign webhooks nor serve the API: an unset
+    # secret there is noise, while a warning about what they do use still shows.
+    for var in ("YUQING_TEST_SECRET", "YUQING_TEST_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    path = write(
+        tmp_path,
+        "s.yaml",
+        MINIMAL
+        + "storage:\n  evidence_days: 30\n"
+        + "webhooks:\n  - id: cases\n    url: https://cases.example.cn/\n"
+        + "    secret_env: YUQING_TEST_SECRET\n"
+        + "api:\n  tokens:\n    - name: office\n      token_env: YUQING_TEST_TOKEN\n",
+    )
+
+    def warned(delivers: bool) -> list[str]:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="yuqing.config"):
+            load_settings(path, delivers=delivers)
+        return [r.getMessage().split(": ")[2] for r in caplog.records]
+
+    assert warned(True) == [
+        "storage.evidence_days",
+        "webhooks[0].secret_env",
+        "api.tokens[0].token_env",
+    ]
+    assert warned(False) == ["storage.evidence_days"]
+
+
 def test_a_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
     path = write(
         tmp_path,
