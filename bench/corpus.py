@@ -13,6 +13,8 @@ from pathlib import Path
 from core.post import Category, Post, Sentiment, Severity
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
+if not SHARED.exists():  # a tree extracted elsewhere (an old commit to compare with)
+    SHARED = Path("/work/shared/data/sentiment")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCES = [
     ("bbs", "bbs.jzlg.edu.cn"),
