@@ -1,0 +1,328 @@
+"""The batch cut: a batch of normalised texts cut by rjieba in one call (one more for the alias
+guard), each text's words and offsets then slices of it; jieba only for the blocks that need it."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import accumulate, chain, compress
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from analysis.segment_dict import (
+    _BLOCK,
+    _HAN,
+    _PUNCT_RUN,
+    _base_dictionary,
+    _Dictionary,
+    _guard,
+    _is_word,
+    _piece_singles,
+    _run_alone,
+    _words_mask,
+    _WordTokens,
+    joins_digits,
+)
+
+if TYPE_CHECKING:
+    from analysis.segment import Segmenter
+
+Cut = tuple[list[str], list[int]]
+
+# Joins the texts of a batch for one rjieba call: not a block character, so jieba's cut of the
+# joined text is each text's cut with a "\x00" token between (jieba cuts blocks apart).
+_SEP = "\x00"
+# Stands in for each character of a run of + # . & % - (不行...今天) in the batch call, so that
+# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
+_MARK = "\x01"
+# Stands in for a block that jieba must cut itself (a repeat, a run joining digits, _ or A-Z)
+# or for a letter outside jieba's blocks (kana, ①, Han beyond jieba's range): not a block
+# character either, so the rest of the text is cut as before; the hole is filled afterwards.
+_HOLE = "\x02"
+_CONTROLS = re.compile("[\x00-\x02]")
+# Word characters other than jieba's Han, a-z and 0-9: each one or its block becomes a hole.
+_OTHER_WORD = re.compile(f"[^\\W{_HAN}a-z0-9]")
+# + # & . % - (the run characters less _, which is a word character: an other word above).
+_RUN_CODES = np.array([ord(c) for c in "+#&.%-"], dtype=np.uint32)
+
+
+class _BatchWords(_WordTokens):
+    """``_WordTokens`` with the separator counted as a word, so that the words of the whole
+    batch, kept in one pass, still show where each text ends."""
+
+    def __init__(self) -> None:
+        super().__init__({_SEP: True})
+
+    def __missing__(self, token: str) -> bool:
+        found = super().__missing__(token)
+        self[_SEP] = True  # survives the clearing of a large cache
+        return found
+
+
+_BATCH_WORDS = _BatchWords()
+
+
+class _Form(NamedTuple):
+    """What rjieba cuts in the batch for a text that is not cut as it stands."""
+
+    cut: str  # the holed text with its runs marked
+    holed: str  # the text, each hole one _HOLE (its runs are read here when unmarking)
+    holes: tuple[str, ...]  # what each hole stands for, in order
+
+
+def _marked(match: re.Match[str]) -> str:
+    return _MARK * len(match.group())
+
+
+def _repeat_starts(codes: np.ndarray) -> np.ndarray:
+    """Where a piece of one to three Han, a-z or 0-9 characters is repeated three times in a
+    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy."""
+    simple = (
+        ((codes >= 0x4E00) & (codes <= 0x9FD5))
+        | ((codes >= 0x61) & (codes <= 0x7A))
+        | ((codes >= 0x30) & (codes <= 0x39))
+    )
+    found = []
+    for period in (1, 2, 3):
+        span = 3 * period
+        if len(codes) < span:
+            break
+        # codes[i + k] == codes[i + k + period] for k < 2 * period: three copies from i.
+        same = codes[period:] == codes[:-period]
+        hit = simple[: len(codes) - span + 1].copy()
+        for k in range(1, period):
+            hit &= simple[k : len(codes) - span + 1 + k]
+        for k in range(2 * period):
+            hit &= same[k : len(codes) - span + 1 + k]
+        found.append(np.flatnonzero(hit))
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+
+
+def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int]]]:
+    """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
+    its repeats and of its other word characters; the others hold runs of + # & . % - only.
+    One pass over the batch (numpy and one regex scan) instead of a regex per text."""
+    joined = _SEP.join(texts)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
+    repeats = _repeat_starts(codes)
+    others = np.array([m.start() for m in _OTHER_WORD.finditer(joined)], dtype=np.intp)
+    runs = np.flatnonzero(np.isin(codes, _RUN_CODES))
+    out: dict[int, tuple[list[int], list[int]]] = {}
+    for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
+        out[k] = ([], [])
+    for found, slot in ((repeats, 0), (others, 1)):
+        owners = np.searchsorted(firsts, found, side="right") - 1
+        for k, at in zip(owners.tolist(), (found - firsts[owners]).tolist(), strict=True):
+            out.setdefault(k, ([], []))[slot].append(at)
+    return out
+
+
+def _form(
+    dictionary: _Dictionary, text: str, repeats: list[int], others: list[int]
+) -> _Form | None:
+    """The text as the batch cuts it: a hole for each block holding a repeat, a run that joins
+    digits (5.1, 100%), _ or A-Z, and for each other word character outside blocks; runs of
+    + # & . % - elsewhere marked. None (cut on its own) if it holds a word like c++."""
+    if any(word in text for word in dictionary.punct_words()):
+        return None
+    runs = [m.span() for m in _PUNCT_RUN.finditer(text)]
+    joining = [
+        lo for lo, hi in runs if joins_digits(text[lo:hi], text[lo - 1 : lo], text[hi : hi + 1])
+    ]
+    if not (repeats or others or joining):
+        return _Form(_PUNCT_RUN.sub(_marked, text), text, ())
+    blocks = [m.span() for m in _BLOCK.finditer(text)]
+    block_starts = [lo for lo, _ in blocks]
+    spans = set()
+    for at in chain(repeats, others, joining):
+        k = bisect_right(block_starts, at) - 1
+        spans.add(blocks[k] if k >= 0 and at < blocks[k][1] else (at, at + 1))
+    pieces: list[str] = []
+    holes: list[str] = []
+    at = 0
+    for lo, hi in sorted(spans):
+        pieces += (text[at:lo], _HOLE)
+        holes.append(text[lo:hi])
+        at = hi
+    pieces.append(text[at:])
+    holed = "".join(pieces)
+    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, tuple(holes))
+
+
+def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> list[str] | int:
+    """The cut of ``text`` from rjieba's cut of it with its runs marked: each run of marks
+    becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
+    joins no digits, the single characters beside it spell no dictionary word); where one
+    fails, the offset of that run in ``text``."""
+    out: list[str] = []
+    at = 0
+    for run in _PUNCT_RUN.finditer(text):
+        start, end = run.span()
+        mark = tokens.index(_MARK, at)
+        out.extend(tokens[at:mark])
+        value = run.group()
+        at = mark + len(value)  # one mark token per character of the run
+        beside = (_piece_singles(out, len(out) - 1, -1), _piece_singles(tokens, at, 1))
+        left, right = text[start - 1 : start], text[end : end + 1]
+        if not _run_alone(value, left, right, beside, freq):
+            return start
+        out.append(value)
+    out.extend(tokens[at:])
+    return out
+
+
+def _holed_at(form: _Form, at: int) -> _Form:
+    """``form`` with one more hole: the block of its holed text holding offset ``at``."""
+    block = next(m for m in _BLOCK.finditer(form.holed) if m.end() > at)
+    lo, hi = block.span()
+    before = form.holed.count(_HOLE, 0, lo)
+    holed = f"{form.holed[:lo]}{_HOLE}{form.holed[hi:]}"
+    holes = (*form.holes[:before], block.group(), *form.holes[before:])
+    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, holes)
+
+
+def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
+    """The batch path for one text whose runs failed a check in the batch: rjieba on its
+    form alone, each failing run's block made a hole (which the one-text path would hand
+    to jieba), until every check passes."""
+    fast, plain = seg._dict.rjieba, _base_dictionary(seg.fast).rjieba
+    assert fast is not None and plain is not None  # the batch path runs only with rjieba
+    while True:
+        mine = fast.cut(form.cut)
+        cut = _unmark(seg._dict.jieba.FREQ, mine, form.holed)
+        if isinstance(cut, int):
+            form = _holed_at(form, cut)
+            continue
+        if not seg.words.isdisjoint(cut):
+            theirs = plain.cut(form.cut)
+            if theirs != mine:
+                plain_cut = _unmark(_base_dictionary(seg.fast).jieba.FREQ, theirs, form.holed)
+                if isinstance(plain_cut, int):
+                    form = _holed_at(form, plain_cut)
+                    continue
+                cut = _guard(cut, plain_cut, seg.words)
+        return _offsets(_filled(seg, cut, form.holes))
+
+
+def _filled(seg: Segmenter, tokens: list[str], holes: tuple[str, ...]) -> list[str]:
+    """``tokens`` with each hole's cut in its place: a block cut on its own (jieba's code
+    where rjieba may differ) and guarded on its own, as the one-text cut does."""
+    if not holes:
+        return tokens
+    out: list[str] = []
+    at = 0
+    for hole in holes:
+        k = tokens.index(_HOLE, at)
+        out += tokens[at:k]
+        if _BLOCK.fullmatch(hole):
+            cut = seg._dict.cut_block(hole)
+            if not seg.words.isdisjoint(cut):
+                cut = _guard(cut, _base_dictionary(seg.fast).cut_block(hole), seg.words)
+            out += cut
+        else:
+            out.append(hole)
+        at = k + 1
+    out += tokens[at:]
+    return out
+
+
+def _offsets(tokens: list[str]) -> Cut:
+    keep = _words_mask(tokens)
+    starts = compress(accumulate(map(len, tokens), initial=0), keep)
+    return list(compress(tokens, keep)), list(starts)
+
+
+def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
+    """``seg.cut_offsets`` of each normalised text, most of them from one rjieba call over
+    the batch (and one more for the alias guard's plain cut)."""
+    dictionary = seg._dict
+    fast = dictionary.rjieba
+    batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
+    if fast is None or len(batch) < 2:
+        return [seg.cut_offsets(text) for text in norms]
+    texts = [norms[i] for i in batch]
+    forms: dict[int, _Form] = {}
+    for k, (repeats, others) in _troubles(texts).items():
+        form = _form(dictionary, texts[k], repeats, others)
+        if form is not None:
+            forms[batch[k]] = form
+        else:
+            batch[k] = -1  # cut on its own
+    batch = [i for i in batch if i >= 0]
+    cut_texts = [forms[i].cut if i in forms else norms[i] for i in batch]
+    tokens = fast.cut(_SEP.join(cut_texts))
+    # The words of the whole batch and their offsets, in C and numpy: a text's words and
+    # starts are then two list slices.
+    keep = list(map(_BATCH_WORDS.__getitem__, tokens))
+    words = list(compress(tokens, keep))
+    kept = np.flatnonzero(np.array(keep, dtype=bool))  # each word's place among the tokens
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    offsets = (np.cumsum(lengths) - lengths)[kept]  # in the joined text
+    firsts = np.fromiter(
+        accumulate((len(text) + 1 for text in cut_texts), initial=0), np.int64, len(batch) + 1
+    )
+    # The separators are the words one character before each text's start.
+    seps = np.searchsorted(offsets, firsts[1:-1] - 1)
+    ends = [*seps.tolist(), len(words)]  # each text's words end here, its tokens at raw_ends
+    raw_ends = [*kept[seps].tolist(), len(tokens)]
+    per_text = np.diff(np.concatenate(([0], seps + 1, [len(words)])))
+    starts = (offsets - np.repeat(firsts[:-1], per_text)).tolist()  # in each text
+    own, freq = seg.words, dictionary.jieba.FREQ
+    odd = frozenset(word for word in own if not _is_word(word))  # not among ``words``
+    out: dict[int, Cut] = {}
+    guarded: list[tuple[int, int, list[str], list[str]]] = []  # (index, k, piece, cut)
+    a = ra = 0
+    for k, i in enumerate(batch):
+        b, rb = ends[k], raw_ends[k]
+        chunk = words[a:b]
+        form = forms.get(i)
+        owner = not own.isdisjoint(chunk) or (odd and not odd.isdisjoint(tokens[ra:rb]))
+        if form is None and not owner:
+            out[i] = (chunk, starts[a:b])
+        else:
+            piece = tokens[ra:rb]
+            cut = piece if form is None else _unmark(freq, piece, form.holed)
+            if isinstance(cut, int):
+                assert form is not None  # only marked runs fail
+                out[i] = _cut_alone(seg, _holed_at(form, cut))
+            elif owner:
+                guarded.append((i, k, piece, cut))
+            else:
+                assert form is not None  # the others took the first branch
+                out[i] = _offsets(_filled(seg, cut, form.holes))
+        a, ra = b + 1, rb + 1
+    if guarded:
+        # The guard's plain cut, made the same way (the runs' conditions hold for the plain
+        # dictionary when they hold for this one, which holds all its words).
+        base_dict = _base_dictionary(seg.fast)
+        plain = base_dict.rjieba
+        assert plain is not None  # built with the same fast flag
+        plain_freq = base_dict.jieba.FREQ
+        plains = plain.cut(_SEP.join([cut_texts[k] for _, k, _, _ in guarded]))
+        ra = 0
+        for n, (i, k, piece, cut) in enumerate(guarded):
+            rb = plains.index(_SEP, ra) if n < len(guarded) - 1 else len(plains)
+            theirs = plains[ra:rb]
+            ra = rb + 1
+            form = forms.get(i)
+            if theirs == piece:
+                # Nothing to guard; and where runs were marked, the plain dictionary (whose
+                # words this one's hold) passes the checks this one passed.
+                guarded_cut = cut
+            else:
+                plain_cut = theirs if form is None else _unmark(plain_freq, theirs, form.holed)
+                if isinstance(plain_cut, int):
+                    assert form is not None  # only marked runs fail
+                    out[i] = _cut_alone(seg, _holed_at(form, plain_cut))
+                    continue
+                guarded_cut = _guard(cut, plain_cut, own)
+            if form is None and guarded_cut is cut:
+                a, b = ends[k - 1] + 1 if k else 0, ends[k]
+                out[i] = (words[a:b], starts[a:b])
+            else:
+                holes = form.holes if form is not None else ()
+                out[i] = _offsets(_filled(seg, guarded_cut, holes))
+    return [out[i] if i in out else seg.cut_offsets(text) for i, text in enumerate(norms)]

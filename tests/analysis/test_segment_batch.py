@@ -1,0 +1,75 @@
+"""The batch cut's own paths: the texts it flags, the holes it cuts apart (repeats, runs that
+join digits, letters outside jieba's blocks), the runs it retries alone; each against the
+one-text cut and against jieba.lcut."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import jieba
+import pytest
+
+from analysis.normalize import normalize
+from analysis.segment import Segmenter
+from analysis.segment_batch import _troubles
+from analysis.segment_dict import _WHOLE_TEXT_UNSAFE
+from tests.analysis.test_segment import WORDS
+
+jieba.setLogLevel(logging.WARNING)
+
+HOLES = [
+    "苏大强哈哈哈哈哈苏大的学生",  # a repeat in a block holding the institution's words
+    "15.4寸笔记本在苏大买的，5.1放假",  # runs that join digits
+    "好孩子的成功来自妈妈1%的改变，100%满意",
+    "カタカナ苏大abc한국어",  # letters outside jieba's blocks
+    "hp_tools和苏大_文正学院",  # _ is a block character and a word character
+    "ABC苏大DEF的学生",  # upper case (a text that was not normalised)
+    "㐀苏大①②三食堂",  # Han beyond jieba's range, circled digits
+    "书的质量实在太差.今天去了一趟苏大",  # a run whose neighbours spell a word: cut alone
+    "哈哈哈...好的.今天 5.1 苏大 c++ 学工处",
+    "非常差非常差非常差，忙忙忙......客服",
+    "原价是23.80.我买回是10块多",
+    "去苏大...苏大强...三食堂...学生会",
+    "copyright1999-2008苏大",
+    "普通的一句话，没有什么特别",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def seg() -> Segmenter:
+    return Segmenter(WORDS)
+
+
+def test_holes_cut_as_the_one_text_cut(seg: Segmenter) -> None:
+    norms = [normalize(t) for t in HOLES] + [t for t in HOLES if t]  # some not normalised
+    assert seg.cut_offsets_many(norms) == [seg.cut_offsets(t) for t in norms]
+
+
+def test_holes_cut_as_jieba(seg: Segmenter) -> None:
+    plain = Segmenter([])
+    reference = jieba.Tokenizer()
+    norms = [normalize(t) for t in HOLES]
+    for text, (words, starts) in zip(norms, plain.cut_offsets_many(norms), strict=True):
+        assert words == [t for t in reference.lcut(text) if any(c.isalnum() for c in t)]
+        assert [text[s : s + len(w)] for w, s in zip(words, starts, strict=True)] == words
+
+
+def test_each_hole_text_alone_in_a_batch(seg: Segmenter) -> None:
+    # A text with holes between plain ones: its neighbours' offsets must not shift.
+    plain = "苏大的学生在三食堂吃饭"
+    for text in HOLES:
+        batch = [plain, normalize(text), plain]
+        assert seg.cut_offsets_many(batch) == [seg.cut_offsets(t) for t in batch]
+
+
+def test_flagged_texts_are_those_the_regex_flags() -> None:
+    """The batch's numpy scan flags exactly the texts ``_WHOLE_TEXT_UNSAFE`` matches."""
+    rnd = random.Random(5)
+    alphabet = "哈哈哈苏大学生的了abcab1200.%-+#&_Aカ①㐀，。！ \n"
+    texts = ["".join(rnd.choices(alphabet, k=rnd.randint(1, 12))) for _ in range(3000)]
+    texts += ["哈哈哈", "abab ab", "ababab", "121212", "非常差非常差非常差", "好.", "ａ"]
+    flagged = _troubles(texts)
+    for k, text in enumerate(texts):
+        assert (k in flagged) == bool(_WHOLE_TEXT_UNSAFE.search(text)), text
