@@ -13,6 +13,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -47,10 +48,15 @@ _FIXED_HINTS = (
     "分享自",
     "发现了",
 )
+# One search for all the hints (C) instead of a generator over them.
+_FIXED_HINT = re.compile("|".join(map(re.escape, _FIXED_HINTS)))
 _TRAILER = re.compile(
     r"(?:[（(]?\s*(?:来源|來源|原标题|原標題|责任编辑|責任編輯|编辑|作者|转自|轉自|via)\s*[:：].{0,60}$)",
     re.I | re.M,
 )
+
+_URL_HINT = re.compile(r"www\.|\.cn/")  # on the lower-cased text
+_TRAILER_HINT = re.compile("来源|來源|原标题|原標題|编辑|編輯|作者|转自|轉自")  # or a v for via
 
 
 def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
@@ -60,7 +66,9 @@ def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
     if not normalized:
         text = nfkc(text)
     # The cheap membership tests skip most patterns on most posts (folding must be fast).
-    if "." in text:
+    # After NFKC re.I matches no other letters than the ASCII ones: these literals are what
+    # _URL and _TRAILER need to match at all.
+    if "://" in text or ("." in text and _URL_HINT.search(text.lower())):
         text = _URL.sub(" ", text)
     if "@" in text:
         text = _REPOST_CHAIN.sub(" ", text)
@@ -70,9 +78,9 @@ def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
         text = _HASHTAG.sub(" ", text)
     if "【" in text or "[" in text:
         text = _SOURCE_TAG.sub(" ", text)
-    if any(hint in text for hint in _FIXED_HINTS):
+    if _FIXED_HINT.search(text):
         text = _FIXED.sub(" ", text)
-    if ":" in text:
+    if ":" in text and ("v" in text or "V" in text or _TRAILER_HINT.search(text)):
         text = _TRAILER.sub(" ", text)
     return " ".join(text.split())
 
@@ -85,6 +93,33 @@ def _content_codes(text: str) -> npt.NDArray[np.uint64]:
     reposts of the same words, so they must not count."""
     kept = _NOT_CONTENT.sub("", text.lower())
     return np.frombuffer(kept.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+@lru_cache(maxsize=1)
+def _bmp_content() -> npt.NDArray[np.bool_]:
+    """Which characters of the Basic Multilingual Plane are content: what ``[\\W_]`` keeps
+    (str.isalnum, as re's \\w less the underscore); 10 ms, once."""
+    return np.fromiter(map(str.isalnum, map(chr, range(65536))), dtype=bool, count=65536)
+
+
+def _content_codes_many(texts: Sequence[str]) -> tuple[npt.NDArray[np.uint64], list[int]]:
+    """``_content_codes`` of every text, end to end in one array, and each one's length: one
+    lower-casing and one encoding for the batch, the content picked in numpy. The texts are
+    joined by \\x00, which is neither cased nor case-ignorable (so lower() treats each text as
+    it would alone); a \\x00 in a text becomes \\x01, which is the same kind of character."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != max(len(texts) - 1, 0):
+        joined = "\x00".join(t.replace("\x00", "\x01") for t in texts)
+    raw = np.frombuffer(joined.lower().encode("utf-32-le"), dtype=np.uint32)
+    text_of = np.cumsum(raw == 0)
+    keep = _bmp_content()[np.minimum(raw, 65535)]
+    astral = raw > 65535
+    if astral.any():  # emoji and rare characters: judged one distinct character at a time
+        distinct, where = np.unique(raw[astral], return_inverse=True)
+        content = np.fromiter(map(str.isalnum, map(chr, distinct.tolist())), bool, len(distinct))
+        keep[astral] = content[where]
+    sizes = np.bincount(text_of[keep], minlength=len(texts))
+    return raw[keep].astype(np.uint64), sizes.tolist()[: len(texts)]
 
 
 @dataclass(frozen=True)
@@ -195,7 +230,9 @@ class Folder:
     def __init__(self, config: FoldingConfig | None = None) -> None:
         self.config = config or FoldingConfig()
         self._signer = Signer(self.config.num_perm, self.config.seed)
-        self._table: dict[bytes, list[str]] = {}  # LSH: band key -> indexed post ids
+        # LSH: band key -> the indexed post id, or a list of them when several share the key
+        # (most keys hold one post: a string allocates nothing the collector must walk).
+        self._table: dict[bytes, str | list[str]] = {}
         salt = np.random.default_rng(self.config.seed + 1).integers(
             0, 2**32, (self.config.bands, self.config.rows), dtype=np.uint64
         )
@@ -247,19 +284,30 @@ class Folder:
         """Each text's content length, MinHash signature and band keys (no signature for a
         text too short to fold), hashed in one numpy pass: per-call overhead dominates
         short posts. ``normalized``: the texts are NFKC already (see strip_boilerplate)."""
-        codes = [_content_codes(strip_boilerplate(t, normalized=normalized)) for t in texts]
-        long = [i for i, c in enumerate(codes) if c.size >= self.config.min_chars]
-        out: list[Signed] = [(c.size, None, []) for c in codes]
+        stripped = [strip_boilerplate(t, normalized=normalized) for t in texts]
+        codes, sizes = _content_codes_many(stripped)
+        out: list[Signed] = [(size, None, []) for size in sizes]
+        long = [i for i, size in enumerate(sizes) if size >= self.config.min_chars]
         if not long:
             return out
-        shingles = [self._signer.shingles(codes[i]) for i in long]
-        starts = np.cumsum([0] + [len(x) for x in shingles[:-1]])
-        signatures = self._signer.sign_segments(np.concatenate(shingles), starts)
+        # The bigrams within each long text (none spans two texts), end to end; each text's
+        # run starts where its first bigram landed.
+        lengths = np.asarray(sizes, dtype=np.int64)
+        firsts = np.cumsum(lengths) - lengths  # each text's first code
+        chosen = np.asarray(long, dtype=np.int64)
+        pick = np.zeros(len(codes) + 1, dtype=np.int64)
+        np.add.at(pick, firsts[chosen], 1)
+        np.add.at(pick, firsts[chosen] + lengths[chosen] - 1, -1)
+        inside = np.cumsum(pick[: len(codes) - 1]) > 0
+        shingles = self._signer.shingles(codes)[inside]
+        runs = lengths[chosen] - 1
+        starts = np.cumsum(runs) - runs
+        signatures = self._signer.sign_segments(shingles, starts)
         bands, rows = self.config.bands, self.config.rows
         salted = signatures[:, : bands * rows].reshape(len(long), bands, rows) ^ self._band_salt
         keys: list[list[bytes]] = salted.view(f"V{4 * rows}").reshape(len(long), bands).tolist()
         for at, i in enumerate(long):
-            out[i] = (codes[i].size, signatures[at], keys[at])
+            out[i] = (sizes[i], signatures[at], keys[at])
         return out
 
     def cluster(self, cluster_id: str) -> Cluster | None:
@@ -288,11 +336,14 @@ class Folder:
     def _best_match(
         self, signature: npt.NDArray[np.uint32], keys: list[bytes], short: bool
     ) -> str | None:
+        buckets = list(filter(None, map(self._table.get, keys)))  # in C: most find none
+        if not buckets:
+            return None
         candidates: set[str] = set()
-        get = self._table.get
-        for key in keys:
-            bucket = get(key)
-            if bucket:
+        for bucket in buckets:
+            if isinstance(bucket, str):
+                candidates.add(bucket)
+            else:
                 candidates.update(bucket)
         if not candidates:
             return None
@@ -342,13 +393,7 @@ class Folder:
         self._signatures[post_id] = signature
         self._member_cluster[post_id] = cluster_id
         self._member_time[post_id] = stamp
-        table = self._table
-        for key in keys:
-            bucket = table.get(key)
-            if bucket is None:
-                table[key] = [post_id]
-            else:
-                bucket.append(post_id)
+        self._enter(post_id, keys)
         heapq.heappush(self._expiry, (stamp, post_id))
 
     def _unindex(self, post_id: str) -> None:
@@ -356,12 +401,30 @@ class Folder:
         self._member_cluster.pop(post_id, None)
         if signature is None:
             return
+        table = self._table
         for key in self._band_keys(signature):
-            bucket = self._table.get(key)
-            if bucket is not None and post_id in bucket:
+            bucket = table.get(key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, str):
+                if bucket == post_id:
+                    del table[key]
+            elif post_id in bucket:
                 bucket.remove(post_id)
-                if not bucket:
-                    del self._table[key]
+                if len(bucket) == 1:
+                    table[key] = bucket[0]
+
+    def _enter(self, post_id: str, keys: list[bytes]) -> None:
+        """The post id into the LSH table under each of its band keys."""
+        table = self._table
+        setdefault = table.setdefault
+        for key in keys:
+            bucket = setdefault(key, post_id)
+            if bucket is not post_id:  # the key held posts already
+                if isinstance(bucket, str):
+                    table[key] = [bucket, post_id]
+                else:
+                    bucket.append(post_id)
 
     def _evict(self) -> None:
         cutoff = self._newest - self.config.horizon_days * 86400.0
@@ -453,8 +516,7 @@ class Folder:
                 signature = matrix[row].copy()
                 folder._signatures[post_id] = signature
                 folder._member_cluster[post_id] = folder._assigned[post_id]
-                for key in folder._band_keys(signature):
-                    folder._table.setdefault(key, []).append(post_id)
+                folder._enter(post_id, folder._band_keys(signature))
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"folding state: damaged ({exc})") from exc
         return folder

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, compress, repeat
-from operator import ge, mul, neg, truediv
+from operator import ge, is_, mul, neg, truediv
 from typing import Any, cast
 
 import jieba
@@ -57,6 +57,13 @@ def is_keyword_candidate(word: str) -> bool:
     )
 
 
+@lru_cache(maxsize=4)
+def _prior_cache(prior_docs: int) -> dict[str, float]:
+    """word -> prior document frequency, for one ``prior_docs``: a function of the word alone
+    (jieba's table), so every model with this prior shares it (a restored model starts warm)."""
+    return {}
+
+
 class IdfModel:
     """IDF from document frequencies of the posts seen, blended with jieba's IDF as a prior.
 
@@ -74,8 +81,6 @@ class IdfModel:
         self.use_jieba_prior = use_jieba_prior
         self.docs = 0
         self.df: Counter[str] = Counter()
-        self._prior_cache: dict[str, float] = {}
-        self._prior_key = prior_docs
 
     def update(self, tokens: Iterable[str]) -> None:
         """Count one document (the tokens of one post)."""
@@ -107,28 +112,29 @@ class IdfModel:
         """The prior's document count and each word's prior document frequency."""
         if not (self.use_jieba_prior and self.prior_docs):
             return 0, [0.0] * len(words)
-        self._prior_df("")  # brings the cache in line with the prior
-        # Looked up in C (map over dict.get); only the words never seen need the table.
-        found = list(map(self._prior_cache.get, words))
+        # Looked up in C (map over dict.get); the words never seen are computed in C too
+        # (maps: the same arithmetic as _prior_df, so the same numbers) and cached.
+        cache = _prior_cache(self.prior_docs)
+        found = list(map(cache.get, words))
         if None in found:
-            prior = self._prior_df
-            return self.prior_docs, [
-                prior(w) if p is None else p for p, w in zip(found, words, strict=True)
-            ]
+            fresh = list(compress(words, map(is_, found, repeat(None))))
+            table, median = jieba_idf()
+            exps = map(math.exp, map(neg, map(table.get, fresh, repeat(median))))
+            if len(cache) + len(fresh) > 262144:
+                cache.clear()
+            cache.update(zip(fresh, map(mul, repeat(self.prior_docs), exps), strict=False))
+            found = list(map(cache.__getitem__, words))
         return self.prior_docs, cast(list[float], found)  # no None in it
 
     def _prior_df(self, word: str) -> float:
-        # Cached per word (the same words recur); keyed on the prior, which a caller may change.
-        key = self.prior_docs
-        if self._prior_key != key:
-            self._prior_cache, self._prior_key = {}, key
-        value = self._prior_cache.get(word)
+        cache = _prior_cache(self.prior_docs)
+        value = cache.get(word)
         if value is None:
             table, median = jieba_idf()
-            value = key * math.exp(-table.get(word, median))
-            if len(self._prior_cache) >= 65536:
-                self._prior_cache.clear()
-            self._prior_cache[word] = value
+            value = self.prior_docs * math.exp(-table.get(word, median))
+            if len(cache) >= 262144:  # bounded: the same words recur
+                cache.clear()
+            cache[word] = value
         return value
 
     def prune(self, max_terms: int) -> None:
@@ -165,10 +171,15 @@ class IdfModel:
         return model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Keyword:
     word: str
     weight: float  # tf · idf
+
+
+# The slots' own setters (see _keywords).
+_SET_WORD = Keyword.__dict__["word"].__set__  # a slot's member descriptor
+_SET_WEIGHT = Keyword.__dict__["weight"].__set__
 
 
 # Words already judged by is_keyword_candidate, so that a post's words are sorted out by set
@@ -219,52 +230,73 @@ def keywords_many(
     vocab = list(compress(present, map(_CANDIDATES.__contains__, present)))
     index = dict(zip(vocab, range(len(vocab)), strict=True))
     ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-    post = np.repeat(np.arange(n, dtype=np.int64), [len(words) for words in posts])
+    post = np.repeat(np.arange(n, dtype=np.int64), list(map(len, posts)))
     keep = ids >= 0
     size = max(len(vocab), 1)
     pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
     row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
     docs_before = idf.docs
-    if learn:
-        # The posts of the batch before and with this one that hold the word: its df grows
-        # post by post, as add_document did.
-        by_word = np.lexsort((row, word))
-        firsts = np.flatnonzero(np.r_[True, word[by_word][1:] != word[by_word][:-1]])
-        run = np.arange(len(by_word)) - np.repeat(firsts, np.diff(np.r_[firsts, len(by_word)]))
-        grown = np.empty_like(run)
-        grown[by_word] = run + 1
-    else:
-        grown = np.zeros_like(row)
     prior_docs, priors = idf.priors(vocab)
     seen = np.fromiter(map(idf.df.get, vocab, repeat(0)), dtype=np.int64, count=len(vocab))
-    if learn:  # new words enter the counts in the order the posts brought them
+    if learn:
+        # The posts of the batch before and with this one that hold the word: its df grows
+        # post by post, as add_document did. (A stable sort by word keeps the posts' order.)
+        by_word = np.argsort(word, kind="stable")
+        held = np.bincount(word, minlength=len(vocab))
+        firsts = np.cumsum(held) - held
+        grown = np.empty_like(row)
+        grown[by_word] = np.arange(len(by_word)) - np.repeat(firsts, held) + 1
         idf.docs += n
-        held = np.bincount(word, minlength=len(vocab)).tolist()
-        idf.df.update(dict(zip(vocab, held, strict=True)))
+        # New words enter the counts in the order the posts brought them (dict.update in C:
+        # Counter.update loops in Python).
+        dict.update(idf.df, zip(vocab, (seen + held).tolist(), strict=True))
+    else:
+        grown = np.zeros_like(row)
     docs = prior_docs + docs_before + 1 + ((row + 1) if learn else 0)
-    # idf = log(docs / (prior + df + 1)) + 1 as IdfModel.idfs, the log by math.log (exact).
+    # idf = log(docs / (prior + df + 1)) + 1 as IdfModel.idfs; numpy's log picks the words that
+    # can reach each post's top k, math.log (exact, as keywords_of) gives their weights.
     ratio = docs / ((np.asarray(priors)[word] + (seen[word] + grown)) + 1)
-    weights = np.fromiter(map(math.log, ratio.tolist()), dtype=np.float64, count=len(ratio)) + 1
     total = np.bincount(row, weights=counts, minlength=n)
-    raw = counts / total[row] * weights
-    # Only the words at or near the k-th largest value of their post are rounded and sorted
-    # (a margin past the rounding step: nothing below can rise into the top k).
-    order = np.lexsort((-raw, row))
+    tf = counts / total[row]
+    rough = tf * (np.log(ratio) + 1)
+    # The k-th largest value of each post less a margin past the rounding step and numpy's
+    # error: nothing below can rise into the top k. Posts of k words or fewer keep them all.
+    key = row * (2.0 * float(np.abs(rough).max(initial=0.0)) + 1.0) - rough  # post, value
+    order = np.argsort(key)
     starts = np.searchsorted(row[order], np.arange(n + 1))
     kth = np.full(n, -np.inf)
     full = np.flatnonzero(np.diff(starts) > top_k)
-    kth[full] = raw[order][starts[full] + top_k - 1] - 2e-6
-    chosen = order[raw[order] >= kth[row[order]]]
-    bounds = np.searchsorted(row[chosen], np.arange(n + 1)).tolist()
-    raws = raw[chosen].tolist()
-    words = list(map(vocab.__getitem__, word[chosen].tolist()))
-    out = []
-    for k in range(n):
-        lo, hi = bounds[k], bounds[k + 1]
-        rounded = map(neg, map(round, raws[lo:hi], repeat(6)))
-        scored = sorted(zip(rounded, words[lo:hi], strict=False))  # map: no length
-        out.append([Keyword(w, -negative) for negative, w in scored[:top_k]])
-    return out
+    kth[full] = rough[order[starts[full] + top_k - 1]] - 2e-6
+    chosen = np.flatnonzero(rough >= kth[row])  # by post, as the pairs
+    exact = np.fromiter(map(math.log, ratio[chosen].tolist()), np.float64, len(chosen)) + 1
+    weights = list(map(round, (tf[chosen] * exact).tolist(), repeat(6)))
+    # Each post's words by weight (largest first), then by word: one sort for the batch,
+    # on the words' ranks among the chosen ones.
+    chosen_words = word[chosen]
+    distinct = np.unique(chosen_words)
+    strings = list(map(vocab.__getitem__, distinct.tolist()))
+    rank = np.empty(len(vocab), np.int64)
+    rank[distinct[sorted(range(len(strings)), key=strings.__getitem__)]] = np.arange(len(strings))
+    chosen_rows = row[chosen]
+    ranked = np.lexsort((rank[chosen_words], -np.asarray(weights), chosen_rows))
+    first = np.searchsorted(chosen_rows[ranked], np.arange(n + 1))
+    place = np.arange(len(ranked)) - first[chosen_rows[ranked]]
+    top = ranked[place < top_k]
+    bounds = np.searchsorted(chosen_rows[top], np.arange(n + 1)).tolist()
+    made = _keywords(
+        list(map(vocab.__getitem__, chosen_words[top].tolist())),
+        list(map(weights.__getitem__, top.tolist())),
+    )
+    return [made[bounds[k] : bounds[k + 1]] for k in range(n)]
+
+
+def _keywords(words: list[str], weights: list[float]) -> list[Keyword]:
+    """``Keyword(w, x)`` for each pair, three C-level passes instead of an ``__init__`` call
+    each (a frozen dataclass sets its fields through object.__setattr__: 1.2 µs a keyword)."""
+    made = list(map(object.__new__, repeat(Keyword, len(words))))
+    deque(map(_SET_WORD, made, words), 0)
+    deque(map(_SET_WEIGHT, made, weights), 0)
+    return made
 
 
 def keywords(tokens: Iterable[str], idf: IdfModel, top_k: int = 10) -> list[Keyword]:
