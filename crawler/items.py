@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from scrapy.http import Response
 
 from core.post import Post
+
+if TYPE_CHECKING:  # only named here: importing the store would load the segmenter's stack
+    from store.sqlite import IndexTokens
 
 
 def header_dict(response: Response) -> dict[str, str]:
@@ -38,3 +42,6 @@ class PostItem:
     # An article page's HTML not read yet: the analysis worker reads it (title, text, time)
     # beside the reactor, then analyses the post (see pipelines/analysis_worker.py).
     extract: str | None = None
+    # The post's full-text tokens, cut by the analysis worker with the index's segmenter; the
+    # index pipeline hands them to the index, which then does not cut the post again.
+    index_tokens: IndexTokens | None = None

@@ -208,12 +208,15 @@ def run(job: CrawlJob, progress: Progress | None = None) -> list[SourceSummary]:
     """Crawl every source of ``job`` concurrently; returns one summary per source, in order."""
     shared = None
     if wants_worker(job) and any(s.urls for s in job.sources):
-        from pipelines.analysis import shared_analyzer
+        from pipelines.analysis import shared_analyzer, warm_index_segmenter
 
         # Forked now, before the reactor and its threads exist, from this process with the
-        # analyzer built (a pre-loaded process has it already): the worker starts warm.
+        # analyzer built (a pre-loaded process has it already): the worker starts warm. It
+        # cuts the embedded index's full-text tokens too, with the index's segmenter.
         try:
             shared = shared_analyzer(job.config, job.dictionary_words)
+            if not job.elasticsearch:
+                warm_index_segmenter(job.dictionary_words)
             shared.start_worker()
         except Exception as exc:  # a bad config: each source's pipeline reports it, as before
             logger.warning("no analysis worker, analysing in this process: %s", exc)

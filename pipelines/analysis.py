@@ -12,6 +12,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.settings import BaseSettings
 
 from analysis.analyzer import Analysis, Analyzer, Item
 from analysis.routing import Router, unit_from_model
@@ -23,7 +24,14 @@ from core.post import Post, Severity
 from core.settings import Settings, load_settings
 from crawler.items import PostItem
 from pipelines.analysis_state import AnalysisState
-from pipelines.analysis_worker import AnalysisWorker, Outcome, ShortArticle, analyse, post_fields
+from pipelines.analysis_worker import (
+    AnalysisWorker,
+    Batch,
+    Outcome,
+    ShortArticle,
+    analyse,
+    post_fields,
+)
 
 __all__ = [
     "AnalysisPipeline",
@@ -31,8 +39,10 @@ __all__ = [
     "SharedAnalyzer",
     "apply",
     "build_analyzer",
+    "index_words",
     "shared_analyzer",
     "shared_segmenter",
+    "warm_index_segmenter",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,6 +56,27 @@ def shared_segmenter(words: tuple[str, ...]) -> Segmenter:
     """One segmenter per dictionary per process: the analysis and the index of every source in
     a run share it (building one loads the dictionaries, seconds of CPU)."""
     return Segmenter(words)
+
+
+def warm_index_segmenter(words: Sequence[str]) -> Segmenter:
+    """The index's segmenter for ``words``, its search-mode cut built (the analyzer's when the
+    words are the same): before the analysis worker is forked, so that neither process builds
+    it (seconds for a dictionary of its own) inside the crawl."""
+    segmenter = shared_segmenter(tuple(words))
+    segmenter.index_tokens(_WARM_TEXT)
+    return segmenter
+
+
+def index_words(settings: BaseSettings) -> tuple[str, ...] | None:
+    """The dictionary of the index's segmenter when the crawl's index takes full-text tokens cut
+    beforehand (the embedded SQLite index, which open_configured_index opens with
+    ``shared_segmenter`` of these words); None when it cuts them itself (Elasticsearch, or an
+    index of another kind)."""
+    if settings.getlist("YUQING_ELASTICSEARCH") or settings.get("YUQING_POST_INDEX") != (
+        "pipelines.index:open_configured_index"
+    ):
+        return None
+    return tuple(settings.getlist("YUQING_DICTIONARY_WORDS"))
 
 
 def build_analyzer(settings: Settings | None, segmenter: Segmenter | None = None) -> Analyzer:
@@ -188,6 +219,7 @@ class AnalysisPipeline:
         wait: float = 0.5,
         idle: Callable[[], bool] = lambda: False,
         on_worker_death: Callable[[str], None] = lambda _why: None,
+        index_words: tuple[str, ...] | None = None,
     ) -> None:
         self.shared = shared
         self.analyzer = shared.analyzer
@@ -198,6 +230,8 @@ class AnalysisPipeline:
         self.wait = max(0.0, wait)
         self.idle = idle
         self.on_worker_death = on_worker_death
+        # With a worker, the index's full-text tokens are cut there too (see index_words).
+        self.index_words = index_words
         self.pending: list[tuple[PostItem, asyncio.Future[PostItem]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
@@ -218,6 +252,7 @@ class AnalysisPipeline:
             wait=settings.getfloat("YUQING_ANALYSIS_WAIT", 0.5),
             idle=lambda: crawler.engine is None or not crawler.engine.downloader.active,
             on_worker_death=lambda why: _report_worker_death(crawler, why),
+            index_words=index_words(settings),
         )
 
     def open_spider(self) -> None:
@@ -282,7 +317,8 @@ class AnalysisPipeline:
         if self.worker is None:
             self._finish(pending, analyse(self.analyzer, [self._item(i) for i, _ in pending]))
             return
-        answer = self.worker.analyse([(self._item(i), i.extract, i.post.url) for i, _ in pending])
+        entries = [(self._item(i), i.extract, i.post.url) for i, _ in pending]
+        answer = self.worker.analyse(Batch(entries, self.index_words))
         answer.add_done_callback(lambda done: self._answered(pending, done))
 
     def _answered(
@@ -312,6 +348,7 @@ class AnalysisPipeline:
             elif isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:
+                item.index_tokens = outcome.pop("index_tokens", None)
                 item.post, item.extract = _filled(item.post, outcome), None
                 done.set_result(item)
 

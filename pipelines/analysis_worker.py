@@ -22,6 +22,7 @@ from typing import Any, Literal
 from analysis.analyzer import Analysis, Analyzer, Item
 from core.post import Category
 from pipelines.analysis_state import AnalysisState
+from store.sqlite import index_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,22 @@ class ShortArticle(Exception):
 Entry = tuple[Item, str | None, str]
 
 
-def read_and_analyse(analyzer: Analyzer, entries: list[Entry]) -> list[Outcome]:
+@dataclass(frozen=True)
+class Batch:
+    """One request to analyse: the posts, and the dictionary words of the index's segmenter
+    when the index takes its full-text tokens cut here (None: it cuts them itself)."""
+
+    entries: list[Entry]
+    index_words: tuple[str, ...] | None = None
+
+
+def read_and_analyse(
+    analyzer: Analyzer, entries: list[Entry], index_words: tuple[str, ...] | None = None
+) -> list[Outcome]:
     """Read the article pages among ``entries`` (title, text, time: as the site spider does in
-    process), then analyse the batch; a page with too little text is a ShortArticle."""
+    process), then analyse the batch; a page with too little text is a ShortArticle. With
+    ``index_words``, each post's outcome also carries its full-text tokens (``index_tokens``)
+    cut by the index's own segmenter for that dictionary, exactly as the index would."""
     from crawler.extract.article import extract_article
     from crawler.spiders.site import MIN_ARTICLE_CHARS
 
@@ -81,7 +95,16 @@ def read_and_analyse(analyzer: Analyzer, entries: list[Entry]) -> list[Outcome]:
         read.append(fields)
         time = article.published or item.time
         items.append(replace(item, text=article.text, title=article.title, time=time))
-    analysed = iter(analyse(analyzer, items))
+    results = analyse(analyzer, items)
+    if index_words is not None:
+        from pipelines.analysis import shared_segmenter  # it imports this module
+
+        # Not the analysis's own tokens: its cut has a dictionary of its own (cue words added).
+        segmenter = shared_segmenter(index_words)
+        for item, outcome in zip(items, results, strict=True):
+            if isinstance(outcome, dict):
+                outcome["index_tokens"] = index_tokens(segmenter, item.title, item.text)
+    analysed = iter(results)
     outcomes: list[Outcome] = []
     for page in read:
         if isinstance(page, ShortArticle):
@@ -143,6 +166,11 @@ class AnalysisWorker:
         # Everything built so far (the analyzer above all) to the collector's permanent
         # generation: collections in either process then never walk, and so never copy on
         # write, the hundreds of MB the two share after the fork.
+        # The site spider's pages are read in the worker (trafilatura: 0.4 s of imports and
+        # regex compiling): imported now, once, not on the worker's first batch with the
+        # crawl's first posts waiting for it.
+        import crawler.spiders.site  # noqa: F401
+
         gc.freeze()
         mine, theirs = socket.socketpair()
         context = multiprocessing.get_context("fork")
@@ -175,8 +203,8 @@ class AnalysisWorker:
                 self.process.join()
 
     # -- requests -----------------------------------------------------------------------------
-    def analyse(self, entries: list[Entry]) -> asyncio.Future[list[Outcome]]:
-        return self._ask("analyse", entries)
+    def analyse(self, batch: Batch) -> asyncio.Future[list[Outcome]]:
+        return self._ask("analyse", batch)
 
     def load(self, data_dir: Path) -> asyncio.Future[None]:
         self._state_dir = data_dir
@@ -281,7 +309,7 @@ class AnalysisWorker:
 def _perform(analyzer: Analyzer, kind: Kind, payload: Any) -> Any:
     """One request, served by ``analyzer`` (in the worker, or here once the worker is gone)."""
     if kind == "analyse":
-        return read_and_analyse(analyzer, payload)
+        return read_and_analyse(analyzer, payload.entries, payload.index_words)
     if kind == "load":
         AnalysisState(payload).load(analyzer)
     elif kind == "save":

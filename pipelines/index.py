@@ -14,10 +14,11 @@ from scrapy.settings import BaseSettings
 from core.post import Post
 from crawler.items import PostItem
 from crawler.middlewares import load_object_path
-from pipelines.analysis import shared_segmenter
+from pipelines.analysis import index_words, shared_segmenter
 from store.base import IndexUnavailable, PostIndex
 from store.crawl_state import CrawlState
 from store.factory import open_post_index
+from store.sqlite import IndexTokens, SqliteIndex
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,16 @@ class IndexPipeline:
         self.batch_size = max(1, batch)
         self.out = out
         self.buffer: list[Post] = []
+        self.tokens: list[IndexTokens | None] = []
+        # The full-text tokens the analysis worker cut are used only by the index they were
+        # cut for: the SQLite index whose segmenter is the process's one for those words (the
+        # worker's is its forked copy).
+        words = index_words(crawler.settings)
+        self.takes_tokens = (
+            words is not None
+            and isinstance(index, SqliteIndex)
+            and index.segmenter is shared_segmenter(words)
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
@@ -56,6 +67,8 @@ class IndexPipeline:
 
     def process_item(self, item: PostItem) -> PostItem:
         self.buffer.append(item.post)
+        self.tokens.append(item.index_tokens)
+        item.index_tokens = None  # written: the item goes on without them
         if len(self.buffer) >= self.batch_size:
             self.flush()
         return item
@@ -64,10 +77,15 @@ class IndexPipeline:
         if not self.buffer:
             return
         posts, self.buffer = self.buffer, []
+        tokens, self.tokens = self.tokens, []
         stats = self.crawler.stats
         assert stats is not None
         try:
-            self.index.upsert(posts)
+            if self.takes_tokens and any(t is not None for t in tokens):
+                assert isinstance(self.index, SqliteIndex)
+                self.index.upsert(posts, tokens)
+            else:
+                self.index.upsert(posts)
         except IndexUnavailable as exc:
             # Not marked seen: the next patrol finds them new again and retries the write.
             stats.inc_value("yuqing/errors/index_unavailable")

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,33 @@ _MIGRATE_1_TO_2 = """
 INSERT OR IGNORE INTO post_units (unit, post)
 SELECT j.value, p.rowid FROM posts p, json_each(p.units) j
 """
+
+
+@dataclass(frozen=True)
+class IndexTokens:
+    """A post's search-mode tokens as the full-text table keeps them (space-joined), cut from
+    exactly ``title`` and ``text``: the crawl's analysis worker cuts them beside the reactor
+    and the index takes them as they are (``upsert``'s ``tokens``)."""
+
+    title: str
+    text: str
+    title_tokens: str
+    body_tokens: str
+
+    def fits(self, post: Post) -> bool:
+        """Cut from this post's title and text as they are now (else the index cuts them)."""
+        return post.title == self.title and post.text == self.text
+
+
+def index_tokens(segmenter: Segmenter, title: str, text: str) -> IndexTokens:
+    """What the index writes for a post with ``title`` and ``text`` when its segmenter is
+    ``segmenter``: the one place the full-text row is made, by the index and by the worker."""
+    return IndexTokens(
+        title,
+        text,
+        " ".join(segmenter.index_tokens(title)),
+        " ".join(segmenter.index_tokens(text)),
+    )
 
 
 def _micros(value: datetime) -> int:
@@ -157,19 +185,27 @@ class SqliteIndex:
                 raise
             self._db.execute("COMMIT")
 
-    def upsert(self, posts: Iterable[Post]) -> int:
+    def upsert(
+        self, posts: Iterable[Post], tokens: Sequence[IndexTokens | None] | None = None
+    ) -> int:
+        """``tokens``, one per post (or None), are its full-text tokens already cut with this
+        index's segmenter (``index_tokens``); a post without them, or whose title or text no
+        longer fits them, is cut here."""
         batch = list(posts)
         if not batch:
             return 0
+        if tokens is not None and len(tokens) != len(batch):
+            raise ValueError(f"{len(tokens)} token rows for {len(batch)} posts")
         if not self._ready():
             self.init()
+        given = tokens if tokens is not None else [None] * len(batch)
         rows = [
-            (p, self.segmenter.index_tokens(p.title), self.segmenter.index_tokens(p.text))
-            for p in batch
+            t if t is not None and t.fits(p) else index_tokens(self.segmenter, p.title, p.text)
+            for p, t in zip(batch, given, strict=True)
         ]
         with self._write() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM posts").fetchone()[0]
-            for post, title_tokens, body_tokens in rows:
+            for post, row in zip(batch, rows, strict=True):
                 seq += 1
                 old = db.execute("SELECT rowid FROM posts WHERE id = ?", (post.id,)).fetchone()
                 values = (
@@ -202,7 +238,7 @@ class SqliteIndex:
                     db.execute("DELETE FROM post_units WHERE post = ?", (rowid,))
                 db.execute(
                     "INSERT INTO posts_fts (rowid, title, body) VALUES (?, ?, ?)",
-                    (rowid, " ".join(title_tokens), " ".join(body_tokens)),
+                    (rowid, row.title_tokens, row.body_tokens),
                 )
                 db.executemany(
                     "INSERT OR IGNORE INTO post_units (unit, post) VALUES (?, ?)",
@@ -231,13 +267,8 @@ class SqliteIndex:
             tokens = []
             for rowid, doc in rows:
                 post = Post.model_validate_json(doc)
-                tokens.append(
-                    (
-                        rowid,
-                        " ".join(self.segmenter.index_tokens(post.title)),
-                        " ".join(self.segmenter.index_tokens(post.text)),
-                    )
-                )
+                row = index_tokens(self.segmenter, post.title, post.text)
+                tokens.append((rowid, row.title_tokens, row.body_tokens))
             with self._write() as db:
                 for rowid, title, body in tokens:
                     db.execute("DELETE FROM posts_fts WHERE rowid = ?", (rowid,))

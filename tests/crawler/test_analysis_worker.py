@@ -22,8 +22,14 @@ from core.post import Post
 from crawler.items import PostItem
 from crawler.runner import CrawlJob, wants_worker
 from pipelines import analysis_worker
-from pipelines.analysis import AnalysisPipeline, SharedAnalyzer, build_analyzer
+from pipelines.analysis import (
+    AnalysisPipeline,
+    SharedAnalyzer,
+    build_analyzer,
+    warm_index_segmenter,
+)
 from pipelines.analysis_state import AnalysisState
+from store.sqlite import SqliteIndex, index_tokens
 from tests.crawler.server import TestServer
 from tests.crawler.test_pipelines import TEXTS as PIPELINE_TEXTS
 
@@ -124,6 +130,47 @@ def test_the_worker_gives_the_in_process_results_in_order_and_owns_the_state(
     assert (tmp_path / "b" / "analysis" / "folding.bin").stat().st_size > 0  # (times differ)
 
 
+def test_the_worker_cuts_the_index_tokens_the_index_would(tmp_path: Path) -> None:
+    # The index's dictionary is not the analysis's (which has cue words of its own): the tokens
+    # must come from the index's segmenter, here one with an institution word.
+    words = ("江州理工",)
+    texts = [f"江州理工{text}" for text in TEXTS]
+    segmenter = warm_index_segmenter(words)  # as crawler.runner.run does before the fork
+    shared = SharedAnalyzer(_analyzer())
+    shared.start_worker()
+    try:
+        [pipeline, _] = _pipelines(shared, tmp_path, [])
+        pipeline.index_words = words
+        items = _items(texts)
+        asyncio.run(_crawl([pipeline], [items]))
+    finally:
+        shared.stop_worker()
+    tokens = [item.index_tokens for item in items]
+    assert all(t is not None and t.fits(item.post) for t, item in zip(tokens, items, strict=True))
+    assert tokens == [index_tokens(segmenter, i.post.title, i.post.text) for i in items]
+    assert all("江州理工" in t.body_tokens.split() for t in tokens if t is not None)
+    # And what the index writes with them is what it writes cutting the posts itself.
+    rows = []
+    for name, given in (("cut", None), ("given", tokens)):
+        index = SqliteIndex(tmp_path / name, segmenter=segmenter)
+        index.init()
+        index.upsert([i.post for i in items], given)
+        index.close()
+        rows.append(_fts(tmp_path / name))
+    assert rows[0] == rows[1] and len(rows[0]) == len(texts)
+
+
+def _fts(data: Path) -> list[tuple[str, str, str]]:
+    db = sqlite3.connect(data / "posts.sqlite3")
+    try:
+        return db.execute(
+            "SELECT p.id, f.title, f.body FROM posts p JOIN posts_fts f ON f.rowid = p.rowid"
+            " ORDER BY p.id"
+        ).fetchall()
+    finally:
+        db.close()
+
+
 def test_a_dead_worker_is_reported_and_the_rest_is_analysed_in_process(tmp_path: Path) -> None:
     shared = SharedAnalyzer(_analyzer())
     worker = shared.start_worker()
@@ -205,7 +252,7 @@ def test_a_crawl_indexes_the_same_posts_with_and_without_the_worker(
     server: TestServer, crawl: Any, tmp_path: Path
 ) -> None:
     site = {"id": "news", "kind": "site", "urls": [server.url("/site/index.html")]}
-    found: dict[bool, tuple[dict[str, int], list[dict[str, Any]]]] = {}
+    found: dict[bool, tuple[dict[str, int], list[dict[str, Any]], list[tuple[str, str, str]]]] = {}
     for worker in (True, False):
         data = tmp_path / f"data-{worker}"
         # One request at a time: pages then arrive in the same order in both crawls (the
@@ -214,8 +261,9 @@ def test_a_crawl_indexes_the_same_posts_with_and_without_the_worker(
         result = crawl(sources=[site], data_dir=str(data), analysis_worker=worker, settings=one)
         [summary] = result["sources"]
         assert summary["outcome"] == "finished" and "analysis_worker" not in summary["errors"]
-        found[worker] = summary["errors"], _index_docs(data)
+        found[worker] = summary["errors"], _index_docs(data), _fts(data)
     assert len(found[True][1]) > 5  # articles, forum replies, feed entries
+    # The same posts, and the same full-text tokens (cut in the worker, or by the index).
     assert found[True] == found[False]
 
 
