@@ -9,8 +9,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import accumulate, chain, compress
+from itertools import chain, compress
+from typing import Any
 
+from analysis.lexicons import batch
+from analysis.lexicons.gate import _NeedleGate, _needles
 from analysis.segment import _BLOCK, Segmenter, in_jieba_dictionary, normalize
 
 
@@ -67,7 +70,20 @@ class CueMatcher:
         self._subword_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         self._prefixes = {w[:n] for w in words for n in range(1, len(w))}
         self._patterns = [(cue, re.compile(cue[3:]), cue.endswith(WORD_END)) for cue in patterns]
-        self._needles = _NeedleGate([_needles(cue[3:]) for cue in patterns])
+        needles = [_needles(cue[3:]) for cue in patterns]
+        self._needles = _NeedleGate(needles)
+        # For the batch: the patterns by needles every match holds (from the element that
+        # gives the longest, see batch.required_needles), and the patterns without any.
+        held = [
+            batch.required_needles(cue[3:]) or some
+            for cue, some in zip(patterns, needles, strict=True)
+        ]
+        self._of_needle: dict[str, set[int]] = {}
+        for at, some in enumerate(held):
+            for needle in some or ():
+                self._of_needle.setdefault(needle, set()).add(at)
+        self._always = {at for at, some in enumerate(held) if some is None}
+        self._aho: Any = None
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
         self._boring: set[str] = set()
@@ -160,38 +176,17 @@ class CueMatcher:
     def find_many(
         self, norms: Sequence[str], words: Sequence[list[str]], starts: Sequence[list[int]]
     ) -> list[list[Hit]]:
-        """``find_tokens`` of each post of a batch, in order: the live tokens of the whole
-        batch are picked in one pass (C), and only their positions are visited."""
-        flat = list(chain.from_iterable(words))
-        at = list(chain.from_iterable(starts))
-        bounds = list(accumulate(map(len, words), initial=0))
-        hits: list[list[Hit]] = [[] for _ in norms]
-        live = self._live_of(flat)
-        if live:
-            cues, prefixes, longest = self._words, self._prefixes, self.MAX_RUN
-            post, end_of_post = -1, 0
-            for i in compress(range(len(flat)), map(live.__contains__, flat)):
-                if i >= end_of_post:
-                    post = bisect_right(bounds, i) - 1
-                    end_of_post, found = bounds[post + 1], hits[post]
-                token = flat[i]
-                start = at[i]
-                if token in cues:
-                    found.append(Hit(cues[token], start))
-                joined, end, j = token, start + len(token), i + 1
-                # Runs of adjacent tokens (领导/批示), while some cue still starts this way.
-                while joined in prefixes and j < end_of_post and j < i + longest and at[j] == end:
-                    joined += flat[j]
-                    end += len(flat[j])
-                    if joined in cues:
-                        found.append(Hit(cues[joined], start))
-                    j += 1
-                if len(token) >= 3 and token not in cues:
-                    found.extend(Hit(cues[sub], start + off) for sub, off in self._subwords(token))
-        return [
-            self._pattern_hits(norm, found, cut)
-            for norm, found, cut in zip(norms, hits, zip(words, starts, strict=True), strict=True)
-        ]
+        """``find_tokens`` of each post of a batch, in order: one Aho-Corasick pass over the
+        batch finds the cue words and the patterns' needles (see batch.py)."""
+        return batch.find_many(self, norms, words, starts)
+
+    def _automaton(self) -> Any:
+        """The cue words and the patterns' needles in one automaton, built at first use."""
+        if self._aho is None:
+            keys = frozenset(chain(self._words, self._of_needle))
+            shared = _shared_keys()  # the shipped lexicons share one automaton and one scan
+            self._aho = batch.automaton(shared if keys <= shared else keys)
+        return self._aho
 
     def _live_of(self, words: Sequence[str]) -> set[str]:
         """The distinct tokens that may start a cue or hold a cue sub-word; each new token is
@@ -213,7 +208,11 @@ class CueMatcher:
         return present & live
 
     def _pattern_hits(
-        self, norm: str, hits: list[Hit], cut: tuple[Sequence[str], Sequence[int]] | None
+        self,
+        norm: str,
+        hits: list[Hit],
+        cut: tuple[Sequence[str], Sequence[int]] | None,
+        chosen: Iterable[int] | None = None,
     ) -> list[Hit]:
         """``hits`` plus the pattern cues' matches, then less every hit inside an @name.
 
@@ -222,7 +221,7 @@ class CueMatcher:
         here), as a word cue never matches inside a word: 赶紧转学 is not 赶紧转 + 学. Unmarked
         patterns may end inside a word: most are written so (到底…哪|个, 传到…外|网)."""
         patterns = self._patterns
-        for at in self._needles.candidates(norm):
+        for at in self._needles.candidates(norm) if chosen is None else chosen:
             cue, pattern, word_end = patterns[at]
             for m in pattern.finditer(norm):
                 start, end = m.span()
@@ -296,6 +295,18 @@ def _shared_words() -> frozenset[str]:
     words = {normalize(cue) for _, cue, _ in read_rows("category.tsv", 3)}
     words |= {normalize(word) for word, _, _ in read_rows("escalation.tsv", 3)}
     return frozenset(w for w in words if not w.startswith("re:"))
+
+
+@lru_cache(maxsize=1)
+def _shared_keys() -> frozenset[str]:
+    """What the shipped lexicons' batch matchers look for: every cue word and needle."""
+    keys = set(_shared_words())
+    patterns = [cue for _, cue, _ in read_rows("category.tsv", 3)]
+    patterns += [word for word, _, _ in read_rows("escalation.tsv", 3)]
+    for cue in patterns:
+        if cue.startswith("re:"):
+            keys.update(batch.required_needles(cue[3:]) or _needles(cue[3:]) or ())
+    return frozenset(keys)
 
 
 class _Prepared:
@@ -374,113 +385,3 @@ WORD_END = "(?#word-end)"
 # A user name as reposts write it (analysis/folding.py's _MENTION): @, then up to 30 word
 # characters (Weibo ends a name at a space or punctuation).
 _MENTION = re.compile(r"@[\w\-·]{1,30}")
-
-_META = frozenset("\\.^$*+?{}[]()|")
-
-
-class _NeedleGate:
-    """Which patterns may match a text: each pattern's matches start with one of its needles
-    (see ``_needles``), and one scan (C) finds the needles the text holds. Most posts hold
-    few, and a scan per pattern would cost more than all the rest of the cue matching."""
-
-    def __init__(self, needles: list[tuple[str, ...] | None]) -> None:
-        self._always = [at for at, some in enumerate(needles) if some is None]
-        every = {needle for some in needles if some for needle in some}
-        # The scan reports the longest needle at a position and goes on after it, so a needle
-        # found stands for every needle that may hide in or under it: those inside it (能不
-        # in 能不能) and those starting within it (an overlap: ab found, bc hidden in abc).
-        # Running a pattern that then finds nothing is harmless; skipping one is not.
-        self._of: dict[str, frozenset[int]] = {
-            found: frozenset(
-                at
-                for at, some in enumerate(needles)
-                if some and any(_may_hide(needle, found) for needle in some)
-            )
-            for found in every
-        }
-        longest_first = sorted(every, key=len, reverse=True)
-        self._scan = re.compile("|".join(map(re.escape, longest_first))) if every else None
-
-    def candidates(self, text: str) -> list[int]:
-        """Indices of the patterns that may match ``text``, in order."""
-        if self._scan is None:
-            return self._always
-        chosen: set[int] = set(self._always)
-        of = self._of
-        for found in set(self._scan.findall(text)):
-            chosen |= of[found]
-        return sorted(chosen)
-
-
-def _may_hide(needle: str, found: str) -> bool:
-    """Whether an occurrence of ``needle`` may lie inside, or start inside, one of ``found``."""
-    return needle in found or any(needle.startswith(found[at:]) for at in range(1, len(found)))
-
-
-def _needles(pattern: str) -> tuple[str, ...] | None:
-    """Strings one of which every match of ``pattern`` starts with, read from its first
-    element (literal characters, a plain character class, or a group of alternatives each
-    starting with literal characters); None when that element is anything else or may be
-    skipped (?, *, {0,...}). A text holding none of them needs no scan."""
-    if not pattern or _top_level_alternation(pattern):
-        return None
-    head = pattern[0]
-    if head == "[":
-        end = pattern.find("]", 1)
-        body = pattern[1:end] if end > 1 else ""
-        if not body or body[0] == "^" or any(ch in "\\-[" for ch in body):
-            return None
-        needles, rest = tuple(body), pattern[end + 1 :]
-    elif head == "(":
-        depth, end = 0, -1
-        for at, ch in enumerate(pattern):
-            depth += (ch == "(") - (ch == ")")
-            if depth == 0:
-                end = at
-                break
-        body = pattern[1:end] if end > 0 else ""
-        if not body or any(ch in "()[\\" for ch in body):
-            return None
-        needles, rest = tuple(_literal_run(o) for o in body.split("|")), pattern[end + 1 :]
-        if not all(needles):
-            return None
-    else:
-        run = _literal_run(pattern)
-        return (run,) if run else None
-    return None if _optional(rest) else needles
-
-
-def _literal_run(pattern: str) -> str:
-    """The literal characters a pattern starts with, each certainly matched."""
-    run = ""
-    for at, ch in enumerate(pattern):
-        if ch in _META:
-            break
-        after = pattern[at + 1 : at + 2]
-        if after and after in "?*{+":
-            return run + ch if after == "+" else run
-        run += ch
-    return run
-
-
-def _optional(rest: str) -> bool:
-    """Whether what follows an element lets it match zero times."""
-    return rest[:1] in ("?", "*") or rest.startswith(("{0", "{,"))
-
-
-def _top_level_alternation(pattern: str) -> bool:
-    depth, in_class, escaped = 0, False, False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-        elif ch == "|" and depth == 0:
-            return True
-    return False

@@ -1,0 +1,107 @@
+"""Cue matching over a batch (one Aho-Corasick pass, word boundaries from the cut) gives the
+one-post path's hits, in order; the needles it gates patterns by are held by every match."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from analysis.analyzer import Item, _cut_many
+from analysis.category import default_categorizer
+from analysis.lexicons import CueMatcher, read_rows
+from analysis.lexicons.batch import required_needles
+from analysis.lexicons.gate import _needles
+from analysis.severity import escalation_matcher
+from core.settings import load_settings
+from pipelines.analysis import build_analyzer
+from tests.analysis.test_segment import _corpus
+
+EVAL = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "category_eval.jsonl")
+    .read_text("utf-8")
+    .splitlines()
+    if line.strip()
+]
+ODD = [
+    "领导批示了，媒体曝光以后才处理",  # a cue over two words of the cut
+    "游行示威的人很多，领导/批示",  # a cue inside a longer word; punctuation between words
+    "希望学校重视！！！真的吗？？为什么不给个说法",
+    "@造谣君:这是谣言吧 //@吃瓜小能手: 赶紧转学了",  # hits inside an @name do not count
+    "赶紧转学，赶紧转，快去看病，快去看",  # (?#word-end) patterns
+    "这\x00那是谣言吗？",  # the batch separator inside a post
+    "",
+    "   ",
+    "没有这回事，纯属谣言，别信谣传谣",
+]
+
+
+def _posts() -> list[Item]:
+    texts = [row["text"] for row in EVAL] + _corpus(400) + ODD
+    return [Item(text=t, title=t[:10] if k % 3 == 0 else "") for k, t in enumerate(texts)]
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[list[str], list[list[str]], list[list[int]]]:
+    plan = build_analyzer(load_settings("config/example")).plan()
+    items = _posts()
+    cuts = _cut_many(plan.segmenter, items)
+    norms = [f"{c.title}\n{c.body}".rstrip() if c.title else c.body.rstrip() for c in cuts]
+    words = [c.title_cut[0] + c.body_cut[0] for c in cuts]
+    starts = [
+        c.title_cut[1] + [len(c.title) + 1 + s for s in c.body_cut[1]] if c.title else c.body_cut[1]
+        for c in cuts
+    ]
+    return norms, words, starts
+
+
+@pytest.mark.parametrize("size", [1, 7, 512])
+def test_batch_hits_equal_post_by_post(
+    batch: tuple[list[str], list[list[str]], list[list[int]]], size: int
+) -> None:
+    norms, words, starts = batch
+    for matcher in (default_categorizer().matcher, escalation_matcher()):
+        got = []
+        for at in range(0, len(norms), size):
+            got += matcher.find_many(
+                norms[at : at + size], words[at : at + size], starts[at : at + size]
+            )
+        expected = [
+            matcher.find_tokens(n, w, s) for n, w, s in zip(norms, words, starts, strict=True)
+        ]
+        assert got == expected
+        assert sum(map(len, got)) > 20  # the posts do hold cues
+
+
+def test_a_matcher_of_its_own_words() -> None:
+    # Not the shipped lexicons: its own automaton, and a cue never inside a longer word.
+    matcher = CueMatcher(["苏大", "re:苏大.{0,2}学生"])
+    norms = ["苏大强来了", "苏大的学生"]
+    words = [["苏大强", "来", "了"], ["苏大", "的", "学生"]]
+    starts = [[0, 3, 4], [0, 2, 3]]
+    hits = matcher.find_many(norms, words, starts)
+    assert [h.cue for h in hits[0]] == []
+    assert [h.cue for h in hits[1]] == ["苏大", "re:苏大.{0,2}学生"]
+
+
+def test_every_match_holds_a_needle() -> None:
+    """The needles gating each shipped pattern in the batch: every match holds one."""
+    patterns = [cue[3:] for _, cue, _ in read_rows("category.tsv", 3) if cue.startswith("re:")]
+    texts = [row["text"] for row in EVAL] + _corpus(1000) + ODD
+    rnd = random.Random(3)
+    pieces = list({ch for t in texts[:200] for ch in t})
+    texts += ["".join(rnd.choices(pieces, k=40)) for _ in range(500)]
+    checked = 0
+    for pattern in patterns:
+        needles = required_needles(pattern) or _needles(pattern)
+        assert needles is not None, pattern
+        compiled = re.compile(pattern)
+        for text in texts:
+            for m in compiled.finditer(text):
+                assert any(n in m.group() for n in needles), (pattern, m.group())
+                checked += 1
+    assert checked > 100
