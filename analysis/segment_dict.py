@@ -34,6 +34,8 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # Measured: one block in 325,000 still differs, an exact tie of two different routes that
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
+# The word that carries rjieba's total up to jieba's (see _Dictionary): never in a block.
+_FILLER = "\x03"
 _PUNCT_CHAR = re.compile(r"[+#&._%\-]")
 _PUNCT_RUN = re.compile(r"([+#&._%\-]+)")
 _LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -91,6 +93,13 @@ class _Dictionary:
         if self.rjieba is not None:
             for word, freq in words.items():
                 self.rjieba.add_word(word, freq, None)
+            # jieba's add_word adds a known word's new frequency to the total, rjieba's the
+            # difference: the totals (whose logarithm every route pays per word) part by the
+            # words' old frequencies, and close routes (该换/新 or 该/换/新) then go different
+            # ways. A filler no text can hold (not a block character) makes up the difference.
+            known = sum(_plain_jieba().FREQ.get(word, 0) for word in words)
+            if known:
+                self.rjieba.add_word(_FILLER, known, None)
         self._punct_words: tuple[str, ...] | None = None
 
     def cut_block(self, block: str) -> list[str]:

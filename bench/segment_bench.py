@@ -57,6 +57,45 @@ def identity(seg: Segmenter, texts: list[str]) -> None:
         print("  differs:", text[:80])
 
 
+def batch_identity(texts: list[str], words: list[str]) -> None:
+    """The batch cut (``cut_offsets_many``, batches of 512) against the one-text cut with
+    ``words`` added (so with the alias guard), and against jieba.lcut token for token with
+    jieba's own dictionary."""
+    from analysis.segment_batch import _troubles
+
+    norms = [normalize(t) for t in texts]
+    batches = [norms[i : i + 512] for i in range(0, len(norms), 512)]
+    seg, plain, reference = Segmenter(words), Segmenter([]), jieba.Tokenizer()
+    guarded = [
+        t
+        for b in batches
+        for t, cut in zip(b, seg.cut_offsets_many(b), strict=True)
+        if cut != seg.cut_offsets(t)
+    ]
+    differ = []
+    for batch in batches:
+        for text, (words, starts) in zip(batch, plain.cut_offsets_many(batch), strict=True):
+            expected = [t for t in reference.lcut(text) if any(c.isalnum() for c in t)]
+            offsets_ok = all(text[s : s + len(w)] == w for w, s in zip(words, starts, strict=True))
+            if words != expected or not offsets_ok:
+                differ.append(text)
+    with_words = jieba.Tokenizer()
+    for word, freq in seg.added.items():
+        with_words.add_word(word, freq)
+    unguarded = [
+        text
+        for text in norms
+        if seg.raw_cut(text) != [t for t in with_words.lcut(text) if any(c.isalnum() for c in t)]
+    ]
+    flagged = sum(len(_troubles([t for t in b if t])) for b in batches)
+    print(f"{len(norms)} texts, {flagged} flagged (runs, repeats, other letters)")
+    print(f"  batch cut = one-text cut (institution's words): {len(norms) - len(guarded)}")
+    print(f"  batch cut = jieba.lcut (jieba's dictionary): {len(norms) - len(differ)}")
+    print(f"  raw_cut = jieba.lcut (the same words added): {len(norms) - len(unguarded)}")
+    for text in (guarded + differ + unguarded)[:10]:
+        print("  differs:", text[:80])
+
+
 def rules_bench(seg: Segmenter, texts: list[str], count: int) -> None:
     """A compiled RuleSet against evaluating each rule on its own, on the same tokenized posts."""
     from collections import Counter
@@ -104,6 +143,11 @@ def main() -> None:
         help="instead: time N watch rules over the texts, compiled set vs one rule at a time",
     )
     parser.add_argument(
+        "--batch-identity",
+        action="store_true",
+        help="instead of timing, check the batch cut against the one-text cut and jieba.lcut",
+    )
+    parser.add_argument(
         "--identity",
         action="store_true",
         help="instead of timing, count the texts whose words differ from jieba.lcut's",
@@ -120,6 +164,14 @@ def main() -> None:
     seg.cut("预热")
     if args.identity:
         identity(seg, texts)
+        return
+    if args.batch_identity:
+        from analysis.lexicons import _shared_words
+        from tests.analysis.test_segment import OWN_TEXTS
+        from tests.analysis.test_segment import WORDS as TEST_WORDS
+
+        # The tests' institution words and every cue word: the analyzer's kind of dictionary.
+        batch_identity(OWN_TEXTS + texts, TEST_WORDS + sorted(_shared_words()))
         return
     if args.rules:
         rules_bench(seg, texts, args.rules)
