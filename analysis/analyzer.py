@@ -3,6 +3,7 @@ cluster and severity, each part's "why" kept. Composes the parts; holds no I/O."
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from itertools import chain
 from typing import NamedTuple
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
-from analysis.folding import ClusterAssignment, Folder, Signed
+from analysis.folding import Cluster, ClusterAssignment, Folder, Signed
 from analysis.keywords import IdfModel, Keyword, keywords_many
 from analysis.lexicons import Hit
 from analysis.normalize import normalize_many
@@ -20,9 +21,8 @@ from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel, SentimentResult
 from analysis.severity import (
     Assessment,
-    SeverityInput,
     SeverityPolicy,
-    assess,
+    assess_signals,
     escalation_matcher,
     escalation_words_of,
 )
@@ -169,6 +169,19 @@ class Analyzer:
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         """Each stage runs over the whole batch (numpy or one C-level pass where it can); only
         the rule matching, routing, folding and severity go post by post."""
+        # A batch makes some 100,000 short-lived objects and no reference cycles: the cyclic
+        # collector, run every 700 of them, would walk the batch's live lists and results
+        # again and again (a tenth of the CPU). It is paused for the batch and collects what
+        # is left once, after it.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._analyze(items)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _analyze(self, items: Sequence[Item]) -> list[Analysis]:
         plan = self.plan()
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
@@ -236,23 +249,30 @@ class Analyzer:
             matched = plan.rules.match(post)
         category = self.categorizer.classify_hits(cues)
         units = plan.router.route(cut_words) if plan.router is not None else []
-        cluster = self._fold(item, signed)
-        folded = self.folder.cluster(cluster.id) if self.folder and cluster else None
-        now = item.time or datetime.now(UTC)
-        severity = assess(
-            SeverityInput(
-                negativity=1.0 - mood.score,
-                sentiment=mood.label,
-                category=category.category,
-                replies=max(0, item.replies),
-                cluster_size=folded.size if folded else 1,
-                sites=max(1, len(folded.sites)) if folded else 1,
-                news_pickup=item.site_kind in self.policy.news_kinds,
-                site_kinds=frozenset({item.site_kind} if item.site_kind else ()),
-                velocity=folded.posts_per_hour(now) if folded else 0.0,
-                escalation=tuple(escalation_words_of(escalation)),
-            ),
+        cluster, folded = self._fold(item, signed)
+        negativity = 1.0 - mood.score
+        if not 0.0 <= negativity <= 1.0:  # as SeverityInput refuses it
+            raise ValueError(f"severity: negativity must be within 0..1, got {negativity}")
+        if folded is not None:
+            now = item.time or datetime.now(UTC)
+            size, sites, velocity = (
+                folded.size,
+                max(1, len(folded.sites)),
+                folded.posts_per_hour(now),
+            )
+        else:
+            size, sites, velocity = 1, 1, 0.0
+        news = item.site_kind in self.policy.news_kinds  # the post's site is its cluster's here
+        severity = assess_signals(
             self.policy,
+            negativity,
+            category.category,
+            escalation_words_of(escalation) if escalation else (),
+            max(0, item.replies),
+            size,
+            sites,
+            velocity,
+            news,
         )
         return Analysis(
             tokens=words,
@@ -265,9 +285,12 @@ class Analyzer:
             cluster=cluster,
         )
 
-    def _fold(self, item: Item, signed: Signed | None = None) -> ClusterInfo | None:
+    def _fold(
+        self, item: Item, signed: Signed | None = None
+    ) -> tuple[ClusterInfo | None, Cluster | None]:
+        """The post's cluster as the analysis reports it, and the folder's own record of it."""
         if self.folder is None or item.id is None:
-            return None
+            return None, None
         assignment: ClusterAssignment = self.folder.add(
             item.id,
             f"{item.title} {item.text}",
@@ -277,4 +300,4 @@ class Analyzer:
         )
         info = self.folder.cluster(assignment.cluster_id)
         sites = len(info.sites) if info else 1
-        return ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new)
+        return ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new), info

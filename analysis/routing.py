@@ -124,6 +124,7 @@ class Router:
             raise RoutingError(f"default unit {default_unit!r} is not in the unit directory")
         self.default_unit = default_unit
         self.segmenter = segmenter
+        self._default: tuple[UnitSpec, Route] | None = None
         # first token → [(all tokens, unit id, basis, the word as written)]
         self._index: dict[str, list[tuple[tuple[str, ...], str, Basis, str]]] = {}
         for unit in self.units.values():
@@ -141,23 +142,39 @@ class Router:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
         found: dict[str, dict[tuple[Basis, str], None]] = {}
-        # Only positions whose token starts a directory word (found by one set operation).
-        starting = self._index.keys() & set(tokens)
-        for i in [i for i, token in enumerate(tokens) if token in starting] if starting else ():
-            for words, unit_id, basis, word in self._index[tokens[i]]:
-                if tuple(tokens[i : i + len(words)]) == words:
-                    found.setdefault(unit_id, {})[(basis, word)] = None
+        # Most posts hold no directory word: one pass in C over the tokens tells.
+        if not self._index.keys().isdisjoint(tokens):
+            # Only positions whose token starts a directory word (one set operation).
+            starting = self._index.keys() & set(tokens)
+            for i in [i for i, token in enumerate(tokens) if token in starting]:
+                for words, unit_id, basis, word in self._index[tokens[i]]:
+                    if tuple(tokens[i : i + len(words)]) == words:
+                        found.setdefault(unit_id, {})[(basis, word)] = None
         routes = []
         for unit_id, evidence in found.items():
             reasons = _strongest_first(evidence)
             score = sum(WEIGHTS[r.basis] for r in reasons)
             routes.append(self._route(unit_id, score, reasons))
-        routes.sort(key=lambda r: (-r.score, list(self.units).index(r.unit_id)))
+        if len(routes) > 1:
+            order = list(self.units)
+            routes.sort(key=lambda r: (-r.score, order.index(r.unit_id)))
         if routes:
             return routes[:limit]
         if self.default_unit is None:
             return []
-        return [self._route(self.default_unit, 0.0, (Reason("default", "无匹配单位"),))]
+        return [self._default_route(self.default_unit)]
+
+    def _default_route(self, unit_id: str) -> Route:
+        """The default unit's route (frozen, so one object serves every post without a match;
+        made again if the directory's entry for the unit was replaced)."""
+        unit = self.units[unit_id]
+        made = self._default
+        if made is None or made[0] is not unit:
+            made = self._default = (
+                unit,
+                self._route(unit_id, 0.0, (Reason("default", "无匹配单位"),)),
+            )
+        return made[1]
 
     def route_text(self, text: str, title: str = "", limit: int = 3) -> list[Route]:
         return self.route(self.segmenter.cut(f"{title}\n{text}"), limit)

@@ -3,7 +3,7 @@ adds points and a human-readable reason; the thresholds and weights are a policy
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
@@ -169,68 +169,94 @@ def _step(value: float, steps: Steps) -> float:
 
 def assess(signals: SeverityInput, policy: SeverityPolicy | None = None) -> Assessment:
     """The tier and the signals that set it. Pure: the same input gives the same answer."""
-    policy = policy or SeverityPolicy()
-    found: list[tuple[float, str]] = []  # (points, reason)
-
     negativity = signals.negativity
     if negativity is None and signals.sentiment is Sentiment.NEGATIVE:
         negativity = 1.0
+    if signals.escalation is not None:
+        words: Sequence[str] = signals.escalation
+    else:
+        words = escalation_words(signals.text) if signals.text else ()
+    policy = policy or SeverityPolicy()
+    news = signals.news_pickup or bool(signals.site_kinds & policy.news_kinds)
+    return assess_signals(
+        policy,
+        negativity,
+        signals.category,
+        words,
+        signals.replies,
+        signals.cluster_size,
+        signals.sites,
+        signals.velocity,
+        news,
+    )
+
+
+def _first(pair: tuple[float, str]) -> float:
+    return -pair[0]
+
+
+def assess_signals(
+    policy: SeverityPolicy,
+    negativity: float | None,
+    category: Category | None,
+    escalations: Sequence[str],
+    replies: int,
+    cluster_size: int,
+    sites: int,
+    velocity: float,
+    news: bool,
+) -> Assessment:
+    """``assess`` of signals already checked as SeverityInput checks them (the analyzer's
+    path, per post: no SeverityInput to build, each step looked up once)."""
+    found: list[tuple[float, str]] = []  # (points, reason)
     if negativity is not None and (points := _step(negativity, policy.negativity_steps)):
         found.append((points, f"负面情绪 {negativity:.2f}"))
-    if signals.category is not None and (points := policy.category_points.get(signals.category, 0)):
-        found.append((points, f"分类: {CATEGORY_NAMES[signals.category]}"))
-
-    if signals.escalation is not None:
-        words = list(signals.escalation)
-    else:
-        words = escalation_words(signals.text) if signals.text else []
+    if category is not None and (points := policy.category_points.get(category, 0)):
+        found.append((points, f"分类: {CATEGORY_NAMES[category]}"))
     escalation = 0.0
-    if words:
-        _, table = _escalation()
-        escalation = min(policy.escalation_cap, sum(table[w][0] for w in words))
-        found.append((escalation, "升级词: " + "、".join(words)))
-
-    if points := _step(signals.replies, policy.reply_steps):
-        found.append((points, f"回复: {signals.replies} 条"))
-    if points := _step(signals.cluster_size, policy.cluster_steps):
-        found.append((points, f"转载: {signals.cluster_size} 篇相似帖"))
-    if points := _step(signals.sites, policy.site_steps):
-        found.append((points, f"传播: {signals.sites} 个网站"))
-    if points := _step(signals.velocity, policy.velocity_steps):
-        found.append((points, f"速度: {signals.velocity:g} 篇/小时"))
-    news = signals.news_pickup or bool(signals.site_kinds & policy.news_kinds)
+    if escalations:
+        table = _escalation()[1]
+        escalation = min(policy.escalation_cap, sum(table[w][0] for w in escalations))
+        found.append((escalation, "升级词: " + "、".join(escalations)))
+    by_replies = _step(replies, policy.reply_steps)
+    by_cluster = _step(cluster_size, policy.cluster_steps)
+    by_sites = _step(sites, policy.site_steps)
+    by_velocity = _step(velocity, policy.velocity_steps)
+    if by_replies:
+        found.append((by_replies, f"回复: {replies} 条"))
+    if by_cluster:
+        found.append((by_cluster, f"转载: {cluster_size} 篇相似帖"))
+    if by_sites:
+        found.append((by_sites, f"传播: {sites} 个网站"))
+    if by_velocity:
+        found.append((by_velocity, f"速度: {velocity:g} 篇/小时"))
     if news:
         found.append((policy.news_points, "新闻网站转载"))
 
-    found.sort(key=lambda pair: -pair[0])
+    if len(found) > 1:
+        found.sort(key=_first)
     score = sum(points for points, _ in found)
     reasons = [f"{reason} (+{points:g})" for points, reason in found]
+    names = policy.names
     tier = Severity.GENERAL
     if score >= policy.especially_major_at:
         tier = Severity.ESPECIALLY_MAJOR
     elif score >= policy.major_at:
         tier = Severity.MAJOR
-    if news and signals.sites >= policy.news_spread_sites and tier is not Severity.ESPECIALLY_MAJOR:
+    if news and sites >= policy.news_spread_sites and tier is not Severity.ESPECIALLY_MAJOR:
         tier = Severity.ESPECIALLY_MAJOR
-        reasons.append(f"新闻网站转载且传播到 {signals.sites} 个网站: 至少{policy.names[tier]}")
-    reach = news or any(
-        (
-            _step(signals.replies, policy.reply_steps),
-            _step(signals.cluster_size, policy.cluster_steps),
-            _step(signals.sites, policy.site_steps),
-            _step(signals.velocity, policy.velocity_steps),
-        )
-    )
+        reasons.append(f"新闻网站转载且传播到 {sites} 个网站: 至少{names[tier]}")
+    reach = news or bool(by_replies or by_cluster or by_sites or by_velocity)
     if tier is Severity.ESPECIALLY_MAJOR and policy.especially_major_needs_reach and not reach:
         tier = Severity.MAJOR
-        reasons.append(f"未见传播: 最高{policy.names[tier]}")
+        reasons.append(f"未见传播: 最高{names[tier]}")
     if escalation >= policy.escalation_floor_at and tier is Severity.GENERAL:
         tier = Severity.MAJOR
-        reasons.append(f"严重升级词: 至少{policy.names[tier]}")
+        reasons.append(f"严重升级词: 至少{names[tier]}")
     if not reasons:
         reasons.append("无升级信号")
     reasons.append(
-        f"得分 {score:g} (≥{policy.major_at:g} {policy.names[Severity.MAJOR]}, "
-        f"≥{policy.especially_major_at:g} {policy.names[Severity.ESPECIALLY_MAJOR]})"
+        f"得分 {score:g} (≥{policy.major_at:g} {names[Severity.MAJOR]}, "
+        f"≥{policy.especially_major_at:g} {names[Severity.ESPECIALLY_MAJOR]})"
     )
-    return Assessment(tier, policy.names[tier], score, tuple(reasons))
+    return Assessment(tier, names[tier], score, tuple(reasons))

@@ -192,7 +192,7 @@ class PostTokens:
                 hits += [
                     Hit(text, name, starts[i] + at, starts[i] + at + len(first))
                     for i, word in enumerate(words)
-                    if len(word) > 2
+                    if len(word) > 2 and first in word  # a sub-word is a slice of the word
                     for at, gram in subwords(word)
                     if gram == first
                 ]
@@ -328,8 +328,8 @@ class RuleSet:
         """The one-word rule terms that are sub-words of the post's words (食堂 in 三食堂).
         Each word is judged once; most hold none, and set operations skip those."""
         plain, holding = self._no_rule_subwords, self._rule_subwords_of
-        fresh = present - plain
-        fresh.difference_update(holding)
+        # Each set operation walks the post's words, never the (growing) tables.
+        fresh = [word for word in present - plain if word not in holding]
         if fresh:
             if len(plain) >= 65536 or len(holding) >= 65536:
                 plain.clear()
@@ -342,7 +342,7 @@ class RuleSet:
                 else:
                     plain.add(word)
         out: set[str] = set()
-        for word in present & holding.keys():
+        for word in holding.keys() & present:
             out |= holding[word]
         return out
 

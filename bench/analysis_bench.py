@@ -4,14 +4,24 @@ repost folding) vs plain jieba.lcut over the same texts, in the same run.
 Run: uv run --frozen python bench/analysis_bench.py [--posts N] [--config PATH] [--stages]
 Goal (issue 4): the whole analysis at least 2x faster than jieba segmentation alone.
 --stages also times each batch stage alone (CPU time relative to jieba.lcut): where it goes.
+--compare OLD_TREE runs this bench in child processes on OLD_TREE's code and on this tree's in
+turn (--runs times each, the same posts), and prints each run and the median of each side.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import jieba
 
@@ -21,11 +31,11 @@ from analysis.keywords import IdfModel, keywords_many
 from analysis.normalize import normalize_many
 from analysis.severity import SeverityInput, assess, escalation_matcher
 from analysis.watch import PostTokens
-from bench.corpus import posts
 from core.settings import load_settings
 from pipelines.analysis import build_analyzer
 
 BATCH = 512
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -34,21 +44,21 @@ def main() -> None:
     parser.add_argument("--config", default="config/example")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds each")
     parser.add_argument("--stages", action="store_true", help="also time each stage alone")
+    parser.add_argument("--compare", metavar="OLD_TREE", help="alternate with OLD_TREE's code")
+    parser.add_argument("--runs", type=int, default=2, help="with --compare: runs of each tree")
+    parser.add_argument("--posts-file", help=argparse.SUPPRESS)  # --compare's children
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the example's unset secrets are not the point here
-
-    sample = list(posts(args.posts))
-    items = [
-        Item(
-            text=p.text,
-            title=p.title,
-            id=p.id,
-            site=p.site,
-            time=p.time,
-            replies=p.reply_count or 0,
-        )
-        for p in sample
-    ]
+    if args.compare:
+        _compare(args)
+        return
+    if args.posts_file:
+        with open(args.posts_file, "rb") as fh:
+            rows = pickle.load(fh)
+    else:
+        rows = _rows(args.posts)
+    items = [Item(**row) for row in rows]
     texts = [f"{i.title}\n{i.text}" for i in items]
     megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
 
@@ -75,6 +85,13 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - start)
             cpu[name] = min(cpu[name], time.process_time() - start_cpu)
 
+    stages: dict[str, float] = {}
+    if args.stages:
+        batches = [items[start : start + BATCH] for start in range(0, len(items), BATCH)]
+        stages = _stages(analyzer, batches, cpu["jieba"])
+    if args.json:
+        print(json.dumps({"jieba": cpu["jieba"], "analysis": cpu["analysis"], "stages": stages}))
+        return
     print(f"{len(texts)} posts, {megabytes:.2f} MB, best of {args.rounds} rounds")
     for name, label in (("jieba", "jieba.lcut alone"), ("analysis", "full analysis")):
         secs = best[name]
@@ -87,9 +104,72 @@ def main() -> None:
         f"  ratio (full analysis vs jieba.lcut): {best['jieba'] / best['analysis']:.2f}x, "
         f"by CPU time {cpu['jieba'] / cpu['analysis']:.2f}x (goal >= 2x)"
     )
+    if stages:
+        print("  stage by stage, CPU time relative to jieba.lcut (best of 2):")
+        for name, share in stages.items():
+            print(f"    {name:29} {share:5.2f}")
+
+
+def _rows(count: int) -> list[dict[str, object]]:
+    """The bench posts as Item fields (plain data: an old tree's Item takes them too)."""
+    from bench.corpus import posts
+
+    return [
+        {
+            "text": p.text,
+            "title": p.title,
+            "id": p.id,
+            "site": p.site,
+            "time": p.time,
+            "replies": p.reply_count or 0,
+        }
+        for p in posts(count)
+    ]
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """This bench on OLD_TREE's code and on this tree's, in turn, each in a child process (the
+    same posts, written once), so that a busy moment on the machine hits both sides."""
+    old = Path(args.compare).resolve()
+    config = str(Path(args.config).resolve())
+    with tempfile.NamedTemporaryFile(suffix=".pickle") as fh:
+        pickle.dump(_rows(args.posts), fh)
+        fh.flush()
+        results: dict[str, list[dict[str, object]]] = {"old": [], "new": []}
+        print(f"{args.posts} posts, {args.runs} runs of each tree, best of {args.rounds} rounds")
+        for run in range(args.runs):
+            for side, tree in (("old", old), ("new", ROOT)):
+                load = os.getloadavg()[0]
+                command = [
+                    *(sys.executable, str(Path(__file__).resolve()), "--json"),
+                    *("--config", config, "--posts-file", fh.name, "--rounds", str(args.rounds)),
+                ]
+                if args.stages:
+                    command.append("--stages")
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
+                if done.returncode:
+                    raise SystemExit(f"{side} tree failed:\n{done.stderr[-2000:]}")
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                results[side].append(result)
+                ratio = result["analysis"] / result["jieba"]
+                spent = f"{result['analysis']:.2f} / {result['jieba']:.2f} s"
+                print(f"  run {run + 1} {side}: analysis {ratio:.2f} of jieba.lcut's CPU ({spent}),"
+                      f" load {load:.1f}")  # fmt: skip
+    print("median, CPU time relative to jieba.lcut:")
+    names = ["whole analysis"]
     if args.stages:
-        batches = [items[start : start + BATCH] for start in range(0, len(items), BATCH)]
-        _stages(analyzer, batches, cpu["jieba"])
+        names = list(results["new"][0]["stages"])  # type: ignore[call-overload]  # JSON
+    print(f"    {'':29} {'old':>6} {'new':>6}")
+    for name in names:
+        cells = []
+        for side in ("old", "new"):
+            if name == "whole analysis" and not args.stages:
+                values = [float(r["analysis"]) / float(r["jieba"]) for r in results[side]]  # type: ignore[arg-type]  # JSON
+            else:
+                values = [r["stages"][name] for r in results[side]]  # type: ignore[index]  # JSON
+            cells.append(f"{statistics.median(values):6.2f}")
+        print(f"    {name:29} {cells[0]} {cells[1]}")
 
 
 def _best_cpu(run: Callable[[], object], rounds: int = 2) -> float:
@@ -101,7 +181,9 @@ def _best_cpu(run: Callable[[], object], rounds: int = 2) -> float:
     return best
 
 
-def _stages(analyzer: Analyzer, batches: Sequence[Sequence[Item]], jieba_cpu: float) -> None:
+def _stages(
+    analyzer: Analyzer, batches: Sequence[Sequence[Item]], jieba_cpu: float
+) -> dict[str, float]:
     """Each batch stage of Analyzer.analyze alone, over the same batches, relative to
     jieba.lcut's CPU time; what the stages do not cover is the per-post glue."""
     plan = analyzer.plan()
@@ -129,6 +211,11 @@ def _stages(analyzer: Analyzer, batches: Sequence[Sequence[Item]], jieba_cpu: fl
                 assigned = folder.add(item.id, item.text, item.site, item.time, one)
                 folder.cluster(assigned.cluster_id)
 
+    def keywords() -> None:
+        model = IdfModel()  # one model learning over the batches, as the analyzer's
+        for batch in words:
+            keywords_many(batch, model, 8)
+
     def severity() -> None:
         for batch, mood in zip(batches, moods, strict=True):
             for item, m in zip(batch, mood, strict=True):
@@ -152,7 +239,7 @@ def _stages(analyzer: Analyzer, batches: Sequence[Sequence[Item]], jieba_cpu: fl
         "sentiment": lambda: [
             analyzer.sentiment.predict(t, w) for t, w in zip(texts, words, strict=True)
         ],
-        "keywords and IDF": lambda: [keywords_many(w, IdfModel(), 8) for w in words],
+        "keywords and IDF": keywords,
         "category and escalation cues": lambda: [
             (
                 analyzer.categorizer.matcher.find_many(norms, w, starts),
@@ -177,14 +264,15 @@ def _stages(analyzer: Analyzer, batches: Sequence[Sequence[Item]], jieba_cpu: fl
         "severity": severity,
     }
     total = _best_cpu(whole)
-    print("  stage by stage, CPU time relative to jieba.lcut (best of 2):")
+    out: dict[str, float] = {}
     covered = 0.0
     for name, run in stages.items():
         spent = _best_cpu(run)
         covered += spent
-        print(f"    {name:29} {spent / jieba_cpu:5.2f}")
-    print(f"    {'the rest (per-post glue)':29} {(total - covered) / jieba_cpu:5.2f}")
-    print(f"    {'whole analysis':29} {total / jieba_cpu:5.2f}")
+        out[name] = spent / jieba_cpu
+    out["the rest (per-post glue)"] = (total - covered) / jieba_cpu
+    out["whole analysis"] = total / jieba_cpu
+    return out
 
 
 if __name__ == "__main__":
