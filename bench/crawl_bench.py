@@ -4,9 +4,11 @@
    analysis, evidence, index) vs. bare Scrapy fetching the same pages with the same
    politeness, in alternating rounds.
 2. Re-patrol of unchanged sources: bytes and requests of a second patrol vs. the first.
+3. (``--cpu-rounds N``) CPU per page of the crawl process's reactor thread and of the analysis
+   worker, this tree and ``--compare``'s alternating.
 
     uv run --frozen python bench/crawl_bench.py [--pages 200] [--polite-pages 60] [--feeds 20]
-        [--rounds 3] [--analysis-worker auto|on|off] [--compare OLD_TREE]
+        [--rounds 3] [--analysis-worker auto|on|off] [--compare OLD_TREE] [--cpu-rounds 3]
 
 ``--compare OLD_TREE`` also runs, in every round, the full pipeline of another checkout of the
 project (say ``git archive 3f50822 | tar -x -C /tmp/old_crawl``) on the same site, so old and
@@ -191,11 +193,7 @@ def _bare_round(url: str, delay: float) -> Side:
     return Side(base["pages"], base["seconds"], wall, _children_cpu() - cpu, 0)
 
 
-def _full_round(
-    url: str, work: Path, pages: int, delay: float, name: str, tree: Path, worker: str
-) -> Side:
-    """The full pipeline (crawler.runner) of the checkout ``tree``."""
-    started, cpu = time.perf_counter(), _children_cpu()
+def _job(url: str, work: Path, pages: int, delay: float, name: str, worker: str) -> dict[str, Any]:
     job: dict[str, Any] = {
         "sources": [
             {"id": "bench", "kind": "site", "urls": [url], "max_pages": pages + 10, "max_depth": 10}
@@ -207,7 +205,15 @@ def _full_round(
     }
     if worker != "auto":  # only then: an older checkout's job knows no such field
         job["analysis_worker"] = worker == "on"
-    result = run_job(job, work, name, tree)
+    return job
+
+
+def _full_round(
+    url: str, work: Path, pages: int, delay: float, name: str, tree: Path, worker: str
+) -> Side:
+    """The full pipeline (crawler.runner) of the checkout ``tree``."""
+    started, cpu = time.perf_counter(), _children_cpu()
+    result = run_job(_job(url, work, pages, delay, name, worker), work, name, tree)
     wall = time.perf_counter() - started
     [summary] = result["sources"]
     seconds = (
@@ -267,6 +273,70 @@ def throughput(
     print(f"   ratio            {statistics.median(ratios):.2f}x median of {rounds} (goal >= 0.7x)")
     if compare:
         print(f"   old ({compare}) {statistics.median(old_ratios):.2f}x median of {rounds}")
+
+
+def reactor_cpu(
+    server: TestServer, work: Path, pages: int, rounds: int, worker: str, compare: Path | None
+) -> None:
+    """CPU per page of the crawl process's reactor thread (Scrapy and everything our pipeline
+    still does there), first response to last, and of the analysis worker, this tree and
+    ``compare`` alternating: unlike pages/s, hardly moved by what else the machine runs."""
+    serve_site(server, pages)
+    url = server.url("/index.html")
+    print(f"3. CPU of the crawl over {pages} pages, per page; load average {_load()}")
+    trees = [("new", ROOT), *([("old", compare)] if compare else [])]
+    seen: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in trees}
+    for n in range(rounds):
+        for name, tree in trees[n % len(trees) :] + trees[: n % len(trees)]:
+            path = work / f"cpu-{name}-{n}.json"
+            path.write_text(json.dumps(_job(url, work, pages, 0.001, f"cpu-{name}-{n}", worker)))
+            out = subprocess.run(
+                [sys.executable, __file__, "--cpu-child", str(path), "--tree", str(tree)],
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+            if not lines:
+                raise SystemExit(f"crawl failed:\n{out.stderr[-3000:]}")
+            got = json.loads(lines[-1])
+            seen[name].append((got["reactor_ms"], got["worker_ms"]))
+            print(
+                f"   round {n + 1} {name} (load {_load()}): {got['pages']} pages, "
+                f"{got['posts']} posts; reactor {got['reactor_ms']:5.2f} ms/page, analysis "
+                f"worker {got['worker_ms']:5.2f} ms/page"
+            )
+    for name, values in seen.items():
+        print(
+            f"   {name}: reactor {statistics.median(v[0] for v in values):5.2f} ms/page, worker "
+            f"{statistics.median(v[1] for v in values):5.2f} ms/page (medians of {rounds})"
+        )
+
+
+def cpu_child(job_path: str, tree: str) -> None:
+    """One crawl of ``tree``'s code in this process, timing the reactor thread's CPU."""
+    sys.path.insert(0, tree)
+    from crawler.runner import CrawlJob, run
+
+    marks: list[float] = []
+
+    def progress(_source: str, _pages: int, _posts: int) -> None:
+        marks.append(time.thread_time())  # on every response (and every 20th post)
+
+    job = CrawlJob.model_validate_json(Path(job_path).read_text(encoding="utf-8"))
+    [summary] = run(job, progress)
+    pages = summary.pages
+    print(
+        json.dumps(
+            {
+                "pages": pages,
+                "posts": summary.posts,
+                "reactor_ms": 1000 * (marks[-1] - marks[0]) / max(pages - 1, 1),
+                "worker_ms": 1000 * _children_cpu() / max(pages, 1),
+            }
+        )
+    )
 
 
 def _load() -> str:
@@ -361,11 +431,22 @@ def main() -> None:
     parser.add_argument(
         "--compare", type=Path, help="another checkout whose full pipeline runs in every round"
     )
+    parser.add_argument(
+        "--cpu-rounds",
+        type=int,
+        default=0,
+        help="rounds of part 3, CPU per page of the reactor and the worker (0: skip it)",
+    )
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=0.001, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-child", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         bare(args.bare, args.delay)
+        return
+    if args.cpu_child:
+        cpu_child(args.cpu_child, args.tree)
         return
     with tempfile.TemporaryDirectory() as tmp:
         server = TestServer().start()
@@ -377,6 +458,15 @@ def main() -> None:
                 throughput(server, Path(tmp), args.polite_pages, 0.1, args.rounds, **options)
             if args.feeds:
                 repatrol(server, Path(tmp), args.feeds)
+            if args.cpu_rounds:
+                reactor_cpu(
+                    server,
+                    Path(tmp),
+                    args.pages,
+                    args.cpu_rounds,
+                    args.analysis_worker,
+                    args.compare,
+                )
         finally:
             server.stop()
 

@@ -197,8 +197,13 @@ def _warm_up(analyzer: Analyzer) -> None:
 
 
 # Han text, a date, a run of punctuation between Han characters, ASCII words: each path of the
-# cut is taken once.
-_WARM_TEXT = "学校食堂饭菜涨价，学生反映问题。2026-11-22 09:00 不行.今天 C++ 课程 3.5% 上涨"
+# cut is taken once; and a word holding cue words (意见建议: 意见, 建议), whose sub-words the
+# cue matchers cut with their own segmenter, built at that first cut (0.15 s, in the crawl's
+# first batch before).
+_WARM_TEXT = (
+    "学校食堂饭菜涨价，学生反映问题。2026-11-22 09:00 不行.今天 C++ 课程 3.5% 上涨，"
+    "同学们提出意见建议。"
+)
 
 
 class AnalysisPipeline:
