@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate, chain, compress
 from typing import NamedTuple
+
+import numpy as np
 
 from analysis.category import Categorizer, CategoryResult, default_categorizer
 from analysis.folding import Cluster, ClusterAssignment, Folder, Signed
@@ -67,7 +69,18 @@ class _Plan(NamedTuple):
 def _plain_words(plan: _Plan, words: list[str]) -> list[str]:
     """The cut as the institution's dictionary alone would give it, near enough: cue words
     (买的, 就好了) split back into its words, so they do not become keywords or hot words."""
-    return list(chain.from_iterable(map(plan.plain.__getitem__, words)))
+    split = plan.plain.split
+    if split.isdisjoint(words):
+        return words
+    # Only the few split words are replaced; the runs between them are copied as slices.
+    out: list[str] = []
+    done = 0
+    for at in compress(range(len(words)), map(split.__contains__, words)):
+        out += words[done:at]
+        out += plan.plain[words[at]]
+        done = at + 1
+    out += words[done:]
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -84,6 +97,23 @@ def _cut_many(segmenter: Segmenter, items: Sequence[Item]) -> list[_Cut]:
     return [
         _Cut(title, body, cuts[k] if title else _NO_CUT, cuts[n + k] if body else _NO_CUT)
         for k, (title, body) in enumerate(zip(titles, bodies, strict=True))
+    ]
+
+
+def _cue_starts(items: Sequence[Item], cuts: list[_Cut]) -> list[list[int]]:
+    """Each post's word offsets in "title\\nbody": the body's shifted past the title, all
+    the batch's in one numpy addition."""
+    bodies = [cut.body_cut[1] for cut in cuts]
+    lengths = list(map(len, bodies))
+    shifts = [
+        len(cut.title) + 1 if item.title else 0 for item, cut in zip(items, cuts, strict=True)
+    ]
+    flat = np.fromiter(chain.from_iterable(bodies), dtype=np.int64, count=sum(lengths))
+    shifted: list[int] = (flat + np.repeat(shifts, lengths)).tolist()
+    ends = list(accumulate(lengths))
+    return [
+        cut.title_cut[1] + shifted[end - size : end] if item.title else cut.body_cut[1]
+        for item, cut, size, end in zip(items, cuts, lengths, ends, strict=True)
     ]
 
 
@@ -185,8 +215,7 @@ class Analyzer:
         plan = self.plan()
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
-        split = plan.plain.split
-        words = [w if split.isdisjoint(w) else _plain_words(plan, w) for w in cut_words]
+        words = [_plain_words(plan, w) for w in cut_words]
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
         signed: list[Signed | None] = [None] * len(items)
@@ -200,16 +229,11 @@ class Analyzer:
         keywords = keywords_many(words, self.idf, self.top_keywords, learn=self.learn_idf)
         # Category and escalation cues on the same cut, over "title\nbody" as the
         # categorizer reads a post (offsets of the body shifted past the title).
-        norms: list[str] = []
-        starts: list[list[int]] = []
-        for item, cut in zip(items, cuts, strict=True):
-            if item.title:
-                norms.append(f"{cut.title}\n{cut.body}".rstrip())
-                shift = len(cut.title) + 1
-                starts.append([*cut.title_cut[1], *map(shift.__add__, cut.body_cut[1])])
-            else:
-                norms.append(cut.body.rstrip())
-                starts.append(cut.body_cut[1])
+        norms = [
+            f"{cut.title}\n{cut.body}".rstrip() if item.title else cut.body.rstrip()
+            for item, cut in zip(items, cuts, strict=True)
+        ]
+        starts = _cue_starts(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
         return [

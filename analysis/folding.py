@@ -177,8 +177,9 @@ class Cluster:
         """Posts of this cluster in the ``window_hours`` before ``now``, per hour."""
         if window_hours <= 0:
             raise ValueError("folding: window_hours must be positive")
-        since = now.timestamp() - window_hours * 3600.0
-        return sum(1 for t in self.recent if since < t <= now.timestamp()) / window_hours
+        stamp = now.timestamp()
+        since = stamp - window_hours * 3600.0
+        return sum(1 for t in self.recent if since < t <= stamp) / window_hours
 
     def _seen(self, stamp: float) -> None:
         self.recent.append(stamp)
@@ -211,11 +212,26 @@ class Signer:
     def sign_segments(
         self, shingles: npt.NDArray[np.uint64], starts: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.uint32]:
-        """``sign`` of each run of shingles beginning at ``starts`` (none empty), one per row."""
-        hashed: npt.NDArray[np.uint64] = self._a * shingles[np.newaxis, :]
-        hashed += self._b
-        lowest: npt.NDArray[np.uint64] = np.minimum.reduceat(hashed, starts, axis=1)
-        return np.ascontiguousarray((lowest >> np.uint64(32)).astype(np.uint32).T)
+        """``sign`` of each run of shingles beginning at ``starts`` (none empty), one per row.
+        The texts go in groups of about 16,000 shingles through one reused buffer: a batch's
+        whole 64 x N matrix (30 MB) would be allocated, faulted in and read from memory."""
+        out = np.empty((len(starts), len(self._a)), dtype=np.uint32)
+        bounds = np.append(starts, len(shingles))
+        groups = np.unique(
+            np.append(np.searchsorted(bounds, np.arange(0, len(shingles), 16384)), len(starts))
+        )
+        groups = groups[groups <= len(starts)]
+        widest = int(np.max(bounds[groups[1:]] - bounds[groups[:-1]])) if len(groups) > 1 else 0
+        buffer = np.empty(len(self._a) * widest, dtype=np.uint64)
+        for first, last in zip(groups[:-1].tolist(), groups[1:].tolist(), strict=True):
+            lo, hi = int(bounds[first]), int(bounds[last])
+            hashed = buffer[: len(self._a) * (hi - lo)].reshape(len(self._a), hi - lo)
+            np.multiply(self._a, shingles[lo:hi], out=hashed)
+            hashed += self._b
+            lowest = np.minimum.reduceat(hashed, starts[first:last] - lo, axis=1)
+            lowest >>= np.uint64(32)  # the shift is monotone, so it can follow the min
+            out[first:last] = lowest.T
+        return out
 
 
 # A text's content length, signature and band keys, as Folder.sign_many gives them.

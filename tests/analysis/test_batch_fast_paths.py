@@ -141,3 +141,17 @@ def test_idf_priors_in_one_pass_equal_one_word_at_a_time() -> None:
     batch = IdfModel(prior_docs=321).priors(words)
     assert batch == (321, [321 * math.exp(-table.get(w, median)) for w in words])
     assert IdfModel(prior_docs=321).idfs(words) == [IdfModel(prior_docs=321).idf(w) for w in words]
+
+
+def test_signatures_in_groups_equal_one_text_at_a_time() -> None:
+    """Runs of every size, a single run wider than a group, one-shingle runs."""
+    signer = Folder()._signer
+    rng = np.random.default_rng(2)
+    for widest in (5, 300, 40_000):
+        lengths = rng.integers(1, widest, int(rng.integers(1, 60)))
+        shingles = rng.integers(0, 2**42, int(lengths.sum()), dtype=np.uint64)
+        starts = np.cumsum(lengths) - lengths
+        expected = np.stack(
+            [signer.sign(shingles[a : a + n]) for a, n in zip(starts, lengths, strict=True)]
+        )
+        assert np.array_equal(signer.sign_segments(shingles, starts), expected)
