@@ -152,12 +152,13 @@ def _form(
     return _Form(_PUNCT_RUN.sub(_marked, holed), holed, tuple(holes))
 
 
-def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> list[str] | int:
+def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[str], list[int]]:
     """The cut of ``text`` from rjieba's cut of it with its runs marked: each run of marks
     becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
-    joins no digits, the single characters beside it spell no dictionary word); where one
-    fails, the offset of that run in ``text``."""
+    joins no digits, the single characters beside it spell no dictionary word); and the
+    offsets in ``text`` of the runs where one fails (the cut is then of no use)."""
     out: list[str] = []
+    failed: list[int] = []
     at = 0
     for run in _PUNCT_RUN.finditer(text):
         start, end = run.span()
@@ -168,40 +169,46 @@ def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> list[str] | i
         beside = (_piece_singles(out, len(out) - 1, -1), _piece_singles(tokens, at, 1))
         left, right = text[start - 1 : start], text[end : end + 1]
         if not _run_alone(value, left, right, beside, freq):
-            return start
+            failed.append(start)
         out.append(value)
     out.extend(tokens[at:])
-    return out
+    return out, failed
 
 
-def _holed_at(form: _Form, at: int) -> _Form:
-    """``form`` with one more hole: the block of its holed text holding offset ``at``."""
-    block = next(m for m in _BLOCK.finditer(form.holed) if m.end() > at)
-    lo, hi = block.span()
-    before = form.holed.count(_HOLE, 0, lo)
-    holed = f"{form.holed[:lo]}{_HOLE}{form.holed[hi:]}"
-    holes = (*form.holes[:before], block.group(), *form.holes[before:])
-    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, holes)
+def _holed_at(form: _Form, offsets: list[int]) -> _Form:
+    """``form`` with more holes: the blocks of its holed text holding ``offsets``."""
+    pieces: list[str] = []
+    holes = list(form.holes)
+    at = 0
+    for block in _BLOCK.finditer(form.holed):
+        lo, hi = block.span()
+        if any(lo <= offset < hi for offset in offsets):
+            holes.insert(form.holed.count(_HOLE, 0, lo) + len(pieces) // 2, block.group())
+            pieces += (form.holed[at:lo], _HOLE)
+            at = hi
+    pieces.append(form.holed[at:])
+    holed = "".join(pieces)
+    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, tuple(holes))
 
 
 def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
     """The batch path for one text whose runs failed a check in the batch: rjieba on its
-    form alone, each failing run's block made a hole (which the one-text path would hand
-    to jieba), until every check passes."""
-    fast, plain = seg._dict.rjieba, _base_dictionary(seg.fast).rjieba
-    assert fast is not None and plain is not None  # the batch path runs only with rjieba
+    form alone, the failing runs' blocks made holes (which the one-text path hands to
+    jieba). Blocks are cut apart, so the other runs pass as they did: one retry does."""
+    fast, base = seg._dict.rjieba, _base_dictionary(seg.fast)
+    assert fast is not None and base.rjieba is not None  # the batch path runs with rjieba
     while True:
         mine = fast.cut(form.cut)
-        cut = _unmark(seg._dict.jieba.FREQ, mine, form.holed)
-        if isinstance(cut, int):
-            form = _holed_at(form, cut)
+        cut, failed = _unmark(seg._dict.jieba.FREQ, mine, form.holed)
+        if failed:
+            form = _holed_at(form, failed)
             continue
         if not seg.words.isdisjoint(cut):
-            theirs = plain.cut(form.cut)
+            theirs = base.rjieba.cut(form.cut)
             if theirs != mine:
-                plain_cut = _unmark(_base_dictionary(seg.fast).jieba.FREQ, theirs, form.holed)
-                if isinstance(plain_cut, int):
-                    form = _holed_at(form, plain_cut)
+                plain_cut, failed = _unmark(base.jieba.FREQ, theirs, form.holed)
+                if failed:
+                    form = _holed_at(form, failed)
                     continue
                 cut = _guard(cut, plain_cut, seg.words)
         return _offsets(_filled(seg, cut, form.holes))
@@ -284,10 +291,10 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
             out[i] = (chunk, starts[a:b])
         else:
             piece = tokens[ra:rb]
-            cut = piece if form is None else _unmark(freq, piece, form.holed)
-            if isinstance(cut, int):
+            cut, failed = (piece, []) if form is None else _unmark(freq, piece, form.holed)
+            if failed:
                 assert form is not None  # only marked runs fail
-                out[i] = _cut_alone(seg, _holed_at(form, cut))
+                out[i] = _cut_alone(seg, _holed_at(form, failed))
             elif owner:
                 guarded.append((i, k, piece, cut))
             else:
@@ -313,10 +320,12 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
                 # words this one's hold) passes the checks this one passed.
                 guarded_cut = cut
             else:
-                plain_cut = theirs if form is None else _unmark(plain_freq, theirs, form.holed)
-                if isinstance(plain_cut, int):
+                plain_cut, failed = (
+                    (theirs, []) if form is None else _unmark(plain_freq, theirs, form.holed)
+                )
+                if failed:
                     assert form is not None  # only marked runs fail
-                    out[i] = _cut_alone(seg, _holed_at(form, plain_cut))
+                    out[i] = _cut_alone(seg, _holed_at(form, failed))
                     continue
                 guarded_cut = _guard(cut, plain_cut, own)
             if form is None and guarded_cut is cut:
