@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import jieba
 import numpy as np
+import numpy.typing as npt
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -269,7 +270,7 @@ def keywords_many(
     kth[full] = rough[order[starts[full] + top_k - 1]] - 2e-6
     chosen = np.flatnonzero(rough >= kth[row])  # by post, as the pairs
     exact = np.fromiter(map(math.log, ratio[chosen].tolist()), np.float64, len(chosen)) + 1
-    weights = list(map(round, (tf[chosen] * exact).tolist(), repeat(6)))
+    weights = _round6(tf[chosen] * exact)
     # Each post's words by weight (largest first), then by word: one sort for the batch,
     # on the words' ranks among the chosen ones.
     chosen_words = word[chosen]
@@ -278,16 +279,28 @@ def keywords_many(
     rank = np.empty(len(vocab), np.int64)
     rank[distinct[sorted(range(len(strings)), key=strings.__getitem__)]] = np.arange(len(strings))
     chosen_rows = row[chosen]
-    ranked = np.lexsort((rank[chosen_words], -np.asarray(weights), chosen_rows))
+    ranked = np.lexsort((rank[chosen_words], -weights, chosen_rows))
     first = np.searchsorted(chosen_rows[ranked], np.arange(n + 1))
     place = np.arange(len(ranked)) - first[chosen_rows[ranked]]
     top = ranked[place < top_k]
     bounds = np.searchsorted(chosen_rows[top], np.arange(n + 1)).tolist()
     made = _keywords(
         list(map(vocab.__getitem__, chosen_words[top].tolist())),
-        list(map(weights.__getitem__, top.tolist())),
+        weights[top].tolist(),
     )
     return [made[bounds[k] : bounds[k + 1]] for k in range(n)]
+
+
+def _round6(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``round(v, 6)`` of each value, in numpy: the nearest integer to v·10⁶ over 10⁶ is what
+    round gives (one correctly rounded division), except where v·10⁶ lies so near a half that
+    the product's own rounding may have moved it across: those few go through round."""
+    scaled = values * 1e6
+    out = np.rint(scaled) / 1e6
+    near = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if len(near):
+        out[near] = list(map(round, values[near].tolist(), repeat(6)))
+    return out
 
 
 def _keywords(words: list[str], weights: list[float]) -> list[Keyword]:

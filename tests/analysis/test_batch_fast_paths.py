@@ -19,7 +19,7 @@ from analysis.folding import (
     _content_codes_many,
     strip_boilerplate,
 )
-from analysis.keywords import IdfModel, Keyword, _keywords, jieba_idf
+from analysis.keywords import IdfModel, Keyword, _keywords, _round6, jieba_idf
 from tests.analysis.test_segment import _corpus
 
 # Greek final sigma (lower() depends on the neighbours), İ (lower() makes two characters),
@@ -155,3 +155,12 @@ def test_signatures_in_groups_equal_one_text_at_a_time() -> None:
             [signer.sign(shingles[a : a + n]) for a, n in zip(starts, lengths, strict=True)]
         )
         assert np.array_equal(signer.sign_segments(shingles, starts), expected)
+
+
+def test_rounding_in_numpy_is_round() -> None:
+    rng = np.random.default_rng(4)
+    halves = (rng.integers(0, 30_000_000, 50_000) + 0.5) / 1e6  # at and beside the halves
+    values = np.concatenate(
+        [rng.random(200_000) * 30, halves, np.nextafter(halves, 0), np.nextafter(halves, 99)]
+    )
+    assert _round6(values).tolist() == [round(v, 6) for v in values.tolist()]
