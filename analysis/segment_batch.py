@@ -4,9 +4,9 @@ guard), each text's words and offsets then slices of it; jieba only for the bloc
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain, compress, count
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -42,6 +42,8 @@ _MARK = "\x01"
 # character either, so the rest of the text is cut as before; the hole is filled afterwards.
 _HOLE = "\x02"
 _CONTROLS = re.compile("[\x00-\x02]")
+# Not in a block of jieba's (its runs marked): blocks are the stretches the guard compares.
+_NOT_BLOCK = re.compile(f"[^{_HAN}a-zA-Z0-9+#&._%\\-\x01]")
 # Word characters other than jieba's Han, a-z and 0-9: each one or its block becomes a hole.
 _OTHER_WORD = re.compile(f"[^\\W{_HAN}a-z0-9]")
 # + # & . % - (the run characters less _, which is a word character: an other word above).
@@ -242,6 +244,93 @@ def _offsets(tokens: list[str]) -> Cut:
     return list(compress(tokens, keep)), list(starts)
 
 
+def _guard_many(
+    seg: Segmenter,
+    guarded: list[tuple[int, int, list[str], list[str]]],
+    forms: dict[int, _Form],
+    cut_texts: list[str],
+    batch_words: tuple[list[str], list[int], list[int]],
+    out: dict[int, Cut],
+) -> None:
+    """The alias guard for the texts holding one of the institution's words, ``(index, k,
+    piece, cut)`` each: the plain dictionary's cut of only the blocks holding such a word (a
+    word never crosses a block, and neither does a stretch the guard takes), in one call;
+    a block whose two cuts agree needs nothing, and most do."""
+    base = _base_dictionary(seg.fast)
+    assert base.rjieba is not None  # built with the same fast flag
+    own, freq, plain_freq = seg.words, seg._dict.jieba.FREQ, base.jieba.FREQ
+    words, starts, ends = batch_words
+    whole = any(not _is_word(word) for word in own)  # such a word is not among ``words``
+    blocks: list[tuple[int, int, int]] = []  # (n, lo, hi): guarded[n]'s block lo:hi
+    for n, (_, k, _, _) in enumerate(guarded):
+        text = cut_texts[k]
+        if whole:
+            blocks.append((n, 0, len(text)))
+            continue
+        a = ends[k - 1] + 1 if k else 0
+        at = [starts[a + j] for j in compress(count(), map(own.__contains__, words[a : ends[k]]))]
+        reverse, hi = text[::-1], -1
+        for p in at:
+            if p < hi:
+                continue  # in the block just taken
+            # The block around p: from after the non-block character before it (found in
+            # the reversed text) to the next one.
+            before, after = _NOT_BLOCK.search(reverse, len(text) - p), _NOT_BLOCK.search(text, p)
+            lo = len(text) - before.start() if before else 0
+            hi = after.start() if after else len(text)
+            blocks.append((n, lo, hi))
+    plains = base.rjieba.cut(_SEP.join([cut_texts[guarded[n][1]][lo:hi] for n, lo, hi in blocks]))
+    changes: dict[int, list[tuple[int, int, list[str]]]] = {}
+    alone: set[int] = set()
+    starts_of: dict[int, list[int]] = {}
+    ra = 0
+    for m, (n, lo, hi) in enumerate(blocks):
+        rb = plains.index(_SEP, ra) if m < len(blocks) - 1 else len(plains)
+        theirs = plains[ra:rb]
+        ra = rb + 1
+        if n in alone:
+            continue
+        i, _, piece, _ = guarded[n]
+        offs = starts_of.get(n)
+        if offs is None:
+            offs = starts_of[n] = list(accumulate(map(len, piece), initial=0))
+        mine = piece[bisect_left(offs, lo) : bisect_left(offs, hi)]
+        if theirs == mine:
+            # Nothing to guard; and where runs were marked, the plain dictionary (whose
+            # words this one's hold) passes the checks this one passed.
+            continue
+        form = forms.get(i)
+        if form is not None:
+            text = form.holed[lo:hi]
+            mine = _unmark(freq, mine, text)[0]  # passed for the whole text already
+            theirs, failed = _unmark(plain_freq, theirs, text)
+            if failed:
+                alone.add(n)
+                out[i] = _cut_alone(seg, _holed_at(form, [lo + at for at in failed]))
+                continue
+        kept = _guard(mine, theirs, own)
+        if kept is not mine:
+            changes.setdefault(n, []).append((lo, hi, kept))
+    for n, (i, k, _, cut) in enumerate(guarded):
+        if n in alone:
+            continue
+        form = forms.get(i)
+        if n in changes:
+            offs = list(accumulate(map(len, cut), initial=0))
+            spliced: list[str] = []
+            upto = 0
+            for lo, hi, kept in changes[n]:
+                spliced += cut[upto : bisect_left(offs, lo)]
+                spliced += kept
+                upto = bisect_left(offs, hi)
+            cut = spliced + cut[upto:]
+        elif form is None:
+            a, b = ends[k - 1] + 1 if k else 0, ends[k]
+            out[i] = (words[a:b], starts[a:b])
+            continue
+        out[i] = _offsets(_filled(seg, cut, form.holes if form is not None else ()))
+
+
 def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     """``seg.cut_offsets`` of each normalised text, most of them from one rjieba call over
     the batch (and one more for the alias guard's plain cut)."""
@@ -302,36 +391,5 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
                 out[i] = _offsets(_filled(seg, cut, form.holes))
         a, ra = b + 1, rb + 1
     if guarded:
-        # The guard's plain cut, made the same way (the runs' conditions hold for the plain
-        # dictionary when they hold for this one, which holds all its words).
-        base_dict = _base_dictionary(seg.fast)
-        plain = base_dict.rjieba
-        assert plain is not None  # built with the same fast flag
-        plain_freq = base_dict.jieba.FREQ
-        plains = plain.cut(_SEP.join([cut_texts[k] for _, k, _, _ in guarded]))
-        ra = 0
-        for n, (i, k, piece, cut) in enumerate(guarded):
-            rb = plains.index(_SEP, ra) if n < len(guarded) - 1 else len(plains)
-            theirs = plains[ra:rb]
-            ra = rb + 1
-            form = forms.get(i)
-            if theirs == piece:
-                # Nothing to guard; and where runs were marked, the plain dictionary (whose
-                # words this one's hold) passes the checks this one passed.
-                guarded_cut = cut
-            else:
-                plain_cut, failed = (
-                    (theirs, []) if form is None else _unmark(plain_freq, theirs, form.holed)
-                )
-                if failed:
-                    assert form is not None  # only marked runs fail
-                    out[i] = _cut_alone(seg, _holed_at(form, failed))
-                    continue
-                guarded_cut = _guard(cut, plain_cut, own)
-            if form is None and guarded_cut is cut:
-                a, b = ends[k - 1] + 1 if k else 0, ends[k]
-                out[i] = (words[a:b], starts[a:b])
-            else:
-                holes = form.holes if form is not None else ()
-                out[i] = _offsets(_filled(seg, guarded_cut, holes))
+        _guard_many(seg, guarded, forms, cut_texts, (words, starts, ends), out)
     return [out[i] if i in out else seg.cut_offsets(text) for i, text in enumerate(norms)]
