@@ -253,6 +253,9 @@ class Folder:
             0, 2**32, (self.config.bands, self.config.rows), dtype=np.uint64
         )
         self._band_salt = salt.astype(np.uint32)
+        self._salt_rows = self._band_salt.ravel()
+        width = 4 * self.config.rows
+        self._band_slices = [slice(b * width, (b + 1) * width) for b in range(self.config.bands)]
         self._signatures: dict[str, npt.NDArray[np.uint32]] = {}  # indexed post id -> signature
         self._member_cluster: dict[str, str] = {}  # indexed post id -> cluster id
         self._member_time: dict[str, float] = {}
@@ -343,11 +346,10 @@ class Folder:
 
     # -- internals ---------------------------------------------------------------------------
     def _band_keys(self, signature: npt.NDArray[np.uint32]) -> list[bytes]:
-        """One key per band: its rows' bytes, salted per band so that one dict serves all."""
-        bands, rows = self.config.bands, self.config.rows
-        salted = signature[: bands * rows].reshape(bands, rows) ^ self._band_salt
-        keys: list[bytes] = salted.view(f"V{4 * rows}").ravel().tolist()
-        return keys
+        """One key per band: its rows' bytes, salted per band so that one dict serves all (the
+        salted rows' bytes in one string, cut into the bands' keys by slices: as sign_many's)."""
+        salted = (signature[: len(self._salt_rows)] ^ self._salt_rows).tobytes()
+        return list(map(salted.__getitem__, self._band_slices))
 
     def _best_match(
         self, signature: npt.NDArray[np.uint32], keys: list[bytes], short: bool
