@@ -103,7 +103,10 @@ def read_and_analyse(
         segmenter = shared_segmenter(index_words)
         for item, outcome in zip(items, results, strict=True):
             if isinstance(outcome, dict):
-                outcome["index_tokens"] = index_tokens(segmenter, item.title, item.text)
+                try:
+                    outcome["index_tokens"] = index_tokens(segmenter, item.title, item.text)
+                except Exception:  # never the batch's failure: the index cuts this one itself
+                    logger.exception("full-text tokens not cut for %s", item.id)
     analysed = iter(results)
     outcomes: list[Outcome] = []
     for page in read:
