@@ -3,6 +3,7 @@ idf.txt), and hot words per time window (new or rising terms, for `new_term` ale
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import Counter, deque
@@ -226,11 +227,19 @@ def keywords_many(
         return out
     n = len(posts)
     flat = list(chain.from_iterable(posts))
-    present = dict.fromkeys(flat)  # in order of first appearance, as the IDF meets them
-    _judge(present.keys())
-    vocab = list(compress(present, map(_CANDIDATES.__contains__, present)))
-    index = dict(zip(vocab, range(len(vocab)), strict=True))
-    ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    # One pass in C numbers the tokens: each by where its word first occurs (the words in
+    # order of first appearance, as the IDF meets them); the candidates then get their ids.
+    met: dict[str, int] = {}
+    at_first = np.fromiter(
+        map(met.setdefault, flat, itertools.count()), dtype=np.int64, count=len(flat)
+    )
+    _judge(met.keys())
+    candidate = list(map(_CANDIDATES.__contains__, met))
+    vocab = list(compress(met, candidate))
+    where = np.fromiter(compress(met.values(), candidate), dtype=np.int64, count=len(vocab))
+    local = np.full(len(flat), -1, dtype=np.int64)
+    local[where] = np.arange(len(vocab))
+    ids = local[at_first]
     post = np.repeat(np.arange(n, dtype=np.int64), list(map(len, posts)))
     keep = ids >= 0
     size = max(len(vocab), 1)
