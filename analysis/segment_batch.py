@@ -308,6 +308,10 @@ def _guard_many(
                 alone.add(n)
                 out[i] = _cut_alone(seg, _holed_at(form, [lo + at for at in failed]))
                 continue
+        # The guard takes a stretch only where a plain word holds one of ours and is longer.
+        ours = [word for word in mine if word in own]
+        if not any(w in t and len(t) > len(w) for t in theirs if len(t) > 1 for w in ours):
+            continue
         kept = _guard(mine, theirs, own)
         if kept is not mine:
             changes.setdefault(n, []).append((lo, hi, kept))
