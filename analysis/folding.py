@@ -303,6 +303,12 @@ class Folder:
         """Each text's content length, MinHash signature and band keys (no signature for a
         text too short to fold), hashed in one numpy pass: per-call overhead dominates
         short posts. ``normalized``: the texts are NFKC already (see strip_boilerplate)."""
+        if len(texts) == 1:  # one post (add without a batch): fewer numpy calls this way
+            alone = _content_codes(strip_boilerplate(texts[0], normalized=normalized))
+            if alone.size < self.config.min_chars:
+                return [(alone.size, None, [])]
+            signature = self._signer.sign(self._signer.shingles(alone))
+            return [(alone.size, signature, self._band_keys(signature))]
         stripped = [strip_boilerplate(t, normalized=normalized) for t in texts]
         codes, sizes = _content_codes_many(stripped)
         out: list[Signed] = [(size, None, []) for size in sizes]
