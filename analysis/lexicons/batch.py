@@ -182,20 +182,24 @@ def find_many(
                 per_post[post].append(((w, 1, seq), Hit(cues[sub], local[w] + offset)))
     # The patterns whose needles each post holds (a pattern that then finds nothing is
     # harmless, one skipped would not be).
-    patterns: list[set[int]] = [set() for _ in norms]
+    patterns: dict[int, set[int]] = {}
     of_needle = matcher._of_needle
     if of_needle:
         posts = (np.searchsorted(bases, begins, side="right") - 1).tolist()
-        for post, key in zip(posts, keys, strict=True):
+        for post, key in set(zip(posts, keys, strict=True)):  # each needle once per post
             some = of_needle.get(key)
             if some:
-                patterns[post] |= some
+                patterns.setdefault(post, set()).update(some)
     always = matcher._always
     out = []
     for post, norm in enumerate(norms):
-        hits = [hit for _, hit in sorted(per_post[post], key=_first)]
-        chosen = sorted(patterns[post].union(always)) if always else sorted(patterns[post])
-        out.append(matcher._pattern_hits(norm, hits, (words[post], starts[post]), chosen))
+        pairs = per_post[post]
+        hits = [hit for _, hit in sorted(pairs, key=_first)] if pairs else []
+        chosen = patterns.get(post, set()) | always
+        if chosen or (hits and "@" in norm):  # else nothing to add or take away
+            cut = (words[post], starts[post])
+            hits = matcher._pattern_hits(norm, hits, cut, sorted(chosen))
+        out.append(hits)
     return out
 
 
