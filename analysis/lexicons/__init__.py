@@ -83,7 +83,7 @@ class CueMatcher:
             for needle in some or ():
                 self._of_needle.setdefault(needle, set()).add(at)
         self._always = {at for at, some in enumerate(held) if some is None}
-        self._aho: Any = None
+        self._aho: tuple[Any, list[str]] | None = None
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
         self._boring: set[str] = set()
@@ -180,7 +180,7 @@ class CueMatcher:
         batch finds the cue words and the patterns' needles (see batch.py)."""
         return batch.find_many(self, norms, words, starts)
 
-    def _automaton(self) -> Any:
+    def _automaton(self) -> tuple[Any, list[str]]:
         """The cue words and the patterns' needles in one automaton, built at first use."""
         if self._aho is None:
             keys = frozenset(chain(self._words, self._of_needle))

@@ -10,7 +10,7 @@ from functools import lru_cache
 from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
-import ahocorasick  # type: ignore[import-not-found]  # a C extension without type stubs
+import ahocorasick_rs
 import numpy as np
 
 from analysis.lexicons.gate import _META, _literal_run, _optional, _top_level_alternation
@@ -93,26 +93,27 @@ def _after_quantifier(pattern: str, at: int) -> int:
 
 
 @lru_cache(maxsize=4)
-def automaton(keys: frozenset[str]) -> Any:
-    """An Aho-Corasick automaton finding every occurrence of ``keys`` (each its own value);
-    matchers with the same keys share it, and so the scan of a batch (``_scan``)."""
-    found = ahocorasick.Automaton()
-    for key in keys:
-        if key and _SEP not in key:
-            found.add_word(key, key)
-    found.make_automaton()
-    return found
+def automaton(keys: frozenset[str]) -> tuple[ahocorasick_rs.AhoCorasick | None, list[str]]:
+    """An Aho-Corasick automaton finding every occurrence of ``keys``, and the keys in its
+    order; matchers with the same keys share it, and so the scan of a batch (``_scan``)."""
+    ordered = sorted(key for key in keys if key and _SEP not in key)
+    if not ordered:
+        return None, ordered
+    return ahocorasick_rs.AhoCorasick(ordered, matchkind=ahocorasick_rs.MatchKind.Standard), ordered
 
 
 # The last scan: category and escalation cues are looked for in the same batch in turn.
-_last: list[tuple[Any, str, list[tuple[int, str]]]] = []
+_last: list[tuple[Any, str, list[tuple[int, int, int]]]] = []
 
 
-def _scan(aho: Any, joined: str) -> list[tuple[int, str]]:
-    """Every (end offset, key) the automaton finds in ``joined``; the last one remembered."""
+def _scan(aho: ahocorasick_rs.AhoCorasick | None, joined: str) -> list[tuple[int, int, int]]:
+    """Every occurrence (key's index, start, end) of the keys in ``joined``, overlapping ones
+    too; the last scan remembered."""
+    if aho is None:
+        return []
     if _last and _last[0][0] is aho and _last[0][1] == joined:
         return _last[0][2]
-    found: list[tuple[int, str]] = list(aho.iter(joined))
+    found = aho.find_matches_as_indexes(joined, overlapping=True)
     _last[:] = [(aho, joined, found)]
     return found
 
@@ -134,11 +135,11 @@ def find_many(
     joined = _SEP.join(norms)
     if joined.count(_SEP) != len(norms) - 1:  # a post holds the separator: post by post
         return [matcher.find_tokens(*post) for post in zip(norms, words, starts, strict=True)]
-    found = _scan(matcher._automaton(), joined)
-    keys: list[str] = [key for _, key in found]
-    ends = np.fromiter((end for end, _ in found), dtype=np.int64, count=len(found)) + 1
-    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
-    begins = ends - lengths
+    aho, table = matcher._automaton()
+    found = _scan(aho, joined)
+    spans = np.array(found, dtype=np.int64).reshape(-1, 3)
+    keys: list[str] = list(map(table.__getitem__, spans[:, 0].tolist()))
+    begins, ends = spans[:, 1], spans[:, 2]
     bases = np.fromiter(
         accumulate((len(norm) + 1 for norm in norms), initial=0), np.int64, len(norms) + 1
     )
