@@ -441,9 +441,14 @@ class Folder:
     def _enter(self, post_id: str, keys: list[bytes]) -> None:
         """The post id into the LSH table under each of its band keys."""
         table = self._table
-        setdefault = table.setdefault
+        # Most keys are new: those go in by one dict update (C); the few keys other posts
+        # hold already get this post added to their bucket.
+        held = table.keys() & keys
+        if not held:
+            table.update(dict.fromkeys(keys, post_id))
+            return
         for key in keys:
-            bucket = setdefault(key, post_id)
+            bucket = table.setdefault(key, post_id)
             if bucket is not post_id:  # the key held posts already
                 if isinstance(bucket, str):
                     table[key] = [bucket, post_id]
