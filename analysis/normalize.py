@@ -50,10 +50,22 @@ def traditional_chars() -> frozenset[str]:
 
 def to_simplified(text: str) -> str:
     """Traditional to Simplified; the text itself when nothing in it would change."""
-    if traditional_chars().isdisjoint(text):
+    changing = traditional_chars()
+    if changing.isdisjoint(text):
         return text
-    converted: str = _converter().convert(text)
-    return converted
+    # OpenCC's convert() splits the text at its separators (punctuation, spaces: no
+    # dictionary entry holds one) and converts each piece alone; only the pieces holding a
+    # character that may change need its pure-Python converter (a post has few).
+    converter = _converter()
+    if not converter._dict_init_done:  # as convert() does on its first call
+        converter._init_dict()
+        converter._dict_init_done = True
+    parts: list[str] = converter.split_chars_re.split(text)
+    chain = converter._dict_chain_data
+    for at in range(0, len(parts), 2):  # the separators stand at odd places
+        if not changing.isdisjoint(parts[at]):
+            parts[at] = converter._convert(parts[at], chain)
+    return "".join(parts)
 
 
 # The full-width forms (ＡＢＣ，！？) and the ideographic space, which Chinese text is full of,
