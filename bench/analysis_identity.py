@@ -1,9 +1,10 @@
 """Every field of the full analysis of a fixed set of posts, one JSON line per post, so that two
 trees can be compared field by field: the speed work must not change a result silently.
 
-    PYTHONPATH=OLD uv run --frozen --project /work/main python bench/analysis_identity.py \
-        --out /tmp/old.jsonl
+    PYTHONPATH=OLD_TREE uv run --frozen python bench/analysis_identity.py --out /tmp/old.jsonl
     uv run --frozen python bench/analysis_identity.py --out /tmp/new.jsonl --compare /tmp/old.jsonl
+
+(the posts come from this tree's bench/corpus.py either way; PYTHONPATH picks the code)
 
 The posts: the bench posts (titles, sites, times over 90 days, replies, every fifth a news
 site), repost variants of some of them a few minutes later (the clusters), the category
@@ -14,6 +15,7 @@ the pipeline, the IDF learning and one repost folder throughout.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import random
@@ -23,17 +25,30 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from analysis.analyzer import Analysis, Item
+from analysis.folding import Folder
+from core.settings import load_settings
+from pipelines.analysis import build_analyzer
 
-from analysis.analyzer import Analysis, Item  # noqa: E402
-from analysis.folding import Folder  # noqa: E402
-from bench.corpus import posts  # noqa: E402
-from bench.folding_bench import make_variant  # noqa: E402
-from core.settings import load_settings  # noqa: E402
-from pipelines.analysis import build_analyzer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _own(name: str) -> ModuleType:
+    """This tree's bench module ``name``, whichever tree's code PYTHONPATH points at (the
+    posts must be the same on both sides: an old tree's corpus may not find the data)."""
+    spec = importlib.util.spec_from_file_location(
+        f"_identity_{name}", ROOT / "bench" / f"{name}.py"
+    )
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"bench/{name}.py not found next to this script")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
 
 ODD = [
     "",
@@ -70,7 +85,8 @@ def items(count: int) -> list[Item]:
     """The posts, in the order they are analysed (see the module docstring)."""
     rnd = random.Random(11)
     out: list[Item] = []
-    sample = list(posts(count))
+    sample = list(_own("corpus").posts(count))
+    make_variant = _own("folding_bench").make_variant
     alphabet = "".join(sorted({ch for p in sample[:500] for ch in p.text if ch.isalnum()}))
     for k, p in enumerate(sample):
         item = Item(

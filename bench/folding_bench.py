@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # after PYTHONPATH: an old tree's code may be compared
+    sys.path.append(str(ROOT))
 
 from analysis.folding import Folder, _content_codes, strip_boilerplate  # noqa: E402
 
