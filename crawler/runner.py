@@ -186,12 +186,17 @@ def _summary(
 
 def preload(job: CrawlJob) -> None:
     """Build what every crawl for ``job``'s institution needs (the analyzer with its
-    dictionaries and models: seconds of CPU) so that a pre-loaded worker's ``run`` starts at
-    once; ``run`` builds it itself when nobody called this. Only ``config`` and
-    ``dictionary_words`` of the job matter here."""
-    from pipelines.analysis import shared_analyzer  # the pipelines import the analysis stack
+    dictionaries and models: seconds of CPU; the index's segmenter) so that a pre-loaded
+    worker's ``run`` starts at once; ``run`` builds it itself when nobody called this. Only
+    ``config``, ``dictionary_words`` and ``elasticsearch`` of the job matter here."""
+    # The pipelines import the analysis stack; the site spider imports trafilatura, which the
+    # analysis worker forked by each run reads article pages with.
+    import crawler.spiders.site  # noqa: F401
+    from pipelines.analysis import shared_analyzer, warm_index_segmenter
 
     shared_analyzer(job.config, job.dictionary_words)
+    if not job.elasticsearch:
+        warm_index_segmenter(job.dictionary_words)
 
 
 def wants_worker(job: CrawlJob) -> bool:

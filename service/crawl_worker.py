@@ -20,8 +20,15 @@ from crawler.runner import CrawlJob, SourceSummary
 
 logger = logging.getLogger("yuqing.crawl")
 
-# Imported once in the fork server (service.crawl_warm also builds what every crawl rebuilds).
-PRELOAD = ["crawler.runner", "pipelines.analysis", "pipelines.index", "service.crawl_warm"]
+# Imported once in the fork server (service.crawl_warm also builds what every crawl rebuilds;
+# the site spider brings trafilatura, which each crawl's analysis worker reads pages with).
+PRELOAD = [
+    "crawler.runner",
+    "crawler.spiders.site",
+    "pipelines.analysis",
+    "pipelines.index",
+    "service.crawl_warm",
+]
 
 # Read by service.crawl_warm in the fork server: which analyzer to build before the first fork.
 WARM_CONFIG = "YUQING_WARM_CONFIG"
