@@ -1,6 +1,7 @@
-"""The analysis's cut (Segmenter.cut_offsets_many) and cue matching (CueMatcher.find_many,
-category and escalation) on the analysis bench's posts, this tree against an older tree's code
-in the same process, rounds interleaved with jieba.lcut; CPU time relative to jieba.lcut.
+"""The analysis's normalisation (normalize_many), cut (Segmenter.cut_offsets_many) and cue
+matching (CueMatcher.find_many, category and escalation) on the analysis bench's posts, this
+tree against an older tree's code in the same process, rounds interleaved with jieba.lcut;
+CPU time relative to jieba.lcut.
 
 Run: uv run --frozen python bench/cut_cue_bench.py --compare OLD_TREE [--posts N] [--rounds R]
 (OLD_TREE: e.g. ``git archive <commit> | tar -x -C /tmp/old``.)
@@ -54,6 +55,7 @@ def main() -> None:
     logging.disable(logging.WARNING)  # the example's unset secrets are not the point here
     old_tree = Path(args.compare).resolve()
     old_segment = _load("old_segment", old_tree / "analysis" / "segment.py")
+    old_normalize = _load("old_normalize", old_tree / "analysis" / "normalize.py")
     old_lexicons = _load("old_lexicons", old_tree / "analysis/lexicons/__init__.py", True)
 
     items = [Item(text=p.text, title=p.title) for p in posts(args.posts)]
@@ -82,6 +84,13 @@ def main() -> None:
     )
     old_escalation = old_lexicons.CueMatcher(list(escalation._words.values()))
 
+    raw = [([i.title for i in b], [i.text for i in b]) for b in batches]
+
+    def normalise_with(module: Any) -> list[Any]:
+        return [
+            (module.normalize_many(titles), module.normalize_many(bodies)) for titles, bodies in raw
+        ]
+
     def cut_with(seg: Any) -> list[Any]:
         return [seg.cut_offsets_many(batch) for batch in norms]
 
@@ -95,10 +104,15 @@ def main() -> None:
     )
     new_hits = [_hits(h) for pair in cues_with(category, escalation) for h in pair]
     old_hits = [_hits(h) for pair in cues_with(old_category, old_escalation) for h in pair]
+    from analysis import normalize
+
+    normalised_alike = normalise_with(normalize) == normalise_with(old_normalize)
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     runs: dict[str, Callable[[], object]] = {
         "jieba.lcut": lambda: [jieba.lcut(text) for text in texts],
+        "norm., old": lambda: normalise_with(old_normalize),
+        "norm., new": lambda: normalise_with(normalize),
         "cut, old": lambda: cut_with(old_segmenter),
         "cut, new": lambda: cut_with(segmenter),
         "cues, old": lambda: cues_with(old_category, old_escalation),
@@ -114,6 +128,8 @@ def main() -> None:
     print(f"{len(items)} posts ({sum(map(len, norms))} titles and bodies), best of {args.rounds}")
     for name, spent in best.items():
         print(f"  {name:11} {spent:6.3f} CPU s  {spent / base:5.3f} of jieba.lcut")
+    alike = "the same texts" if normalised_alike else "TEXTS DIFFER"
+    print(f"  normalisation: old/new {best['norm., old'] / best['norm., new']:.2f}x, {alike}")
     print(f"  the cut: old/new {best['cut, old'] / best['cut, new']:.2f}x, {differ} texts differ")
     same = "the same hits" if new_hits == old_hits else "HITS DIFFER"
     print(f"  cues: old/new {best['cues, old'] / best['cues, new']:.2f}x, {same}")
