@@ -12,14 +12,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from analysis.folding import (
-    _URL,
-    Folder,
-    _content_codes,
-    _content_codes_many,
-    strip_boilerplate,
-)
+from analysis.folding import Folder
 from analysis.keywords import IdfModel, Keyword, _keywords, _round6, jieba_idf
+from analysis.repost_text import _URL, strip_boilerplate
+from analysis.repost_text import content_codes as _content_codes
+from analysis.repost_text import content_codes_many as _content_codes_many
 from tests.analysis.test_segment import _corpus
 
 # Greek final sigma (lower() depends on the neighbours), İ (lower() makes two characters),
