@@ -14,7 +14,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.settings import BaseSettings
 
-from analysis.analyzer import Analysis, Analyzer, Item
+from analysis.analyzer import WARM_TEXT, Analysis, Analyzer, Item
 from analysis.routing import Router, unit_from_model
 from analysis.segment import Segmenter
 from analysis.sentiment import SentimentModel
@@ -63,7 +63,7 @@ def warm_index_segmenter(words: Sequence[str]) -> Segmenter:
     words are the same): before the analysis worker is forked, so that neither process builds
     it (seconds for a dictionary of its own) inside the crawl."""
     segmenter = shared_segmenter(tuple(words))
-    segmenter.index_tokens(_WARM_TEXT)
+    segmenter.index_tokens(WARM_TEXT)
     return segmenter
 
 
@@ -182,28 +182,12 @@ def _stamp(config: str | None) -> int:
 
 
 def _warm_up(analyzer: Analyzer) -> None:
-    """Analyse one throw-away post, learning nothing from it: what the parts build lazily on
-    their first post (the keyword prior, the analyzer's own dictionary, caches) is built now,
-    before a crawl starts, instead of holding up its first batch. The same for the index's
-    search-mode cut (the same segmenter): its first post with a run of punctuation built a
-    table (0.2-0.5 s) inside the crawl."""
-    learn, folder = analyzer.learn_idf, analyzer.folder
-    analyzer.learn_idf, analyzer.folder = False, None
-    try:
-        analyzer.analyze([Item(text=_WARM_TEXT, title="预热")])
-    finally:
-        analyzer.learn_idf, analyzer.folder = learn, folder
-    analyzer.segmenter.index_tokens(_WARM_TEXT)
-
-
-# Han text, a date, a run of punctuation between Han characters, ASCII words: each path of the
-# cut is taken once; and a word holding cue words (意见建议: 意见, 建议), whose sub-words the
-# cue matchers cut with their own segmenter, built at that first cut (0.15 s, in the crawl's
-# first batch before).
-_WARM_TEXT = (
-    "学校食堂饭菜涨价，学生反映问题。2026-11-22 09:00 不行.今天 C++ 课程 3.5% 上涨，"
-    "同学们提出意见建议。"
-)
+    """The analyzer's lazily built parts built now (``Analyzer.warm_up``), before a crawl
+    starts, instead of holding up its first batch; the same for the index's search-mode cut
+    (the same segmenter): its first post with a run of punctuation built a table (0.2-0.5 s)
+    inside the crawl."""
+    analyzer.warm_up()
+    analyzer.segmenter.index_tokens(WARM_TEXT)
 
 
 class AnalysisPipeline:

@@ -126,3 +126,21 @@ def test_cue_matching_on_a_batch_equals_post_by_post() -> None:
             matcher.find_tokens(n, w, s) for n, w, s in zip(norms, words, starts, strict=True)
         ]
         assert sum(map(len, many)) > 10  # the sample does hold cues
+
+
+def test_warm_up_builds_the_lazy_parts_and_learns_nothing() -> None:
+    from analysis import lexicons
+    from analysis.folding import Folder
+
+    lexicons._segmenter.cache_clear()  # the cue matchers' own segmenter: built anew below
+    analyzer = build_analyzer(load_settings("config/example"))
+    analyzer.folder = folder = Folder()
+    before = analyzer.idf.to_dict()
+    analyzer.warm_up()
+    matchers = (analyzer.categorizer.matcher, escalation_matcher())
+    assert all("_dict" in m.segmenter.__dict__ for m in matchers)  # its dictionary is built
+    assert "_dict" in analyzer.plan().segmenter.__dict__
+    assert analyzer.idf.to_dict() == before
+    assert analyzer.folder is folder and len(folder) == 0  # the warm-up post was not folded
+    analyzer.analyze([Item(text="宿舍停水", id="p1")])
+    assert len(folder) == 1
