@@ -19,7 +19,8 @@ if __name__ == "__main__":
 
 from analysis.analyzer import Item
 from analysis.category import Categorizer, classify
-from analysis.lexicons import LexiconError, _needles, read_rows
+from analysis.lexicons import LexiconError, read_rows
+from analysis.lexicons.gate import _needles
 from core.post import Category
 from core.settings import load_settings
 from pipelines.analysis import build_analyzer

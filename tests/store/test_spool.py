@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from core.post import Post
 from store.base import IndexUnavailable, SearchQuery
 from store.elasticsearch import ElasticsearchIndex
 from store.spool import SpooledIndex
-from store.sqlite import SqliteIndex
+from store.sqlite import IndexTokens, SqliteIndex
 from tests.conftest import ROOT, start_elasticsearch
 from tests.store.spool_child import posts as crash_posts
 
@@ -40,12 +40,14 @@ class SwitchableIndex(SqliteIndex):
         self.down = False
         self.received: list[list[str]] = []
 
-    def upsert(self, posts: Iterable[Post]) -> int:
+    def upsert(
+        self, posts: Iterable[Post], tokens: Sequence[IndexTokens | None] | None = None
+    ) -> int:
         batch = list(posts)
         if self.down:
             raise IndexUnavailable("switched off by the test")
         self.received.append([p.id for p in batch])
-        return super().upsert(batch)
+        return super().upsert(batch, tokens)
 
 
 def all_ids(index: ElasticsearchIndex | SqliteIndex) -> list[str]:
