@@ -32,6 +32,7 @@ from pipelines.analysis_state import AnalysisState
 from store.sqlite import SqliteIndex, index_tokens
 from tests.crawler.server import TestServer
 from tests.crawler.test_pipelines import TEXTS as PIPELINE_TEXTS
+from tests.store.test_sqlite_tokens import fts_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
@@ -156,19 +157,8 @@ def test_the_worker_cuts_the_index_tokens_the_index_would(tmp_path: Path) -> Non
         index.init()
         index.upsert([i.post for i in items], given)
         index.close()
-        rows.append(_fts(tmp_path / name))
+        rows.append(fts_rows(tmp_path / name))
     assert rows[0] == rows[1] and len(rows[0]) == len(texts)
-
-
-def _fts(data: Path) -> list[tuple[str, str, str]]:
-    db = sqlite3.connect(data / "posts.sqlite3")
-    try:
-        return db.execute(
-            "SELECT p.id, f.title, f.body FROM posts p JOIN posts_fts f ON f.rowid = p.rowid"
-            " ORDER BY p.id"
-        ).fetchall()
-    finally:
-        db.close()
 
 
 def test_a_dead_worker_is_reported_and_the_rest_is_analysed_in_process(tmp_path: Path) -> None:
@@ -261,7 +251,7 @@ def test_a_crawl_indexes_the_same_posts_with_and_without_the_worker(
         result = crawl(sources=[site], data_dir=str(data), analysis_worker=worker, settings=one)
         [summary] = result["sources"]
         assert summary["outcome"] == "finished" and "analysis_worker" not in summary["errors"]
-        found[worker] = summary["errors"], _index_docs(data), _fts(data)
+        found[worker] = summary["errors"], _index_docs(data), fts_rows(data)
     assert len(found[True][1]) > 5  # articles, forum replies, feed entries
     # The same posts, and the same full-text tokens (cut in the worker, or by the index).
     assert found[True] == found[False]

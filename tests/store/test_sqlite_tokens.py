@@ -33,7 +33,8 @@ def _posts() -> list[Post]:
     ]
 
 
-def _fts(folder: Path) -> list[tuple[str, str, str]]:
+def fts_rows(folder: Path) -> list[tuple[str, str, str]]:
+    """(post id, title tokens, body tokens) of the full-text table in ``folder``, by id."""
     db = sqlite3.connect(folder / "posts.sqlite3")
     try:
         return db.execute(
@@ -61,8 +62,8 @@ def test_tokens_cut_beforehand_are_what_the_index_would_write(
     given = [index_tokens(segmenter, p.title, p.text) for p in _posts()]
     index = _write(tmp_path / "given", segmenter, given)
     try:
-        rows = _fts(tmp_path / "given")
-        assert rows == _fts(tmp_path / "cut")
+        rows = fts_rows(tmp_path / "given")
+        assert rows == fts_rows(tmp_path / "cut")
         assert any("江州理工" in title.split() for _, title, _ in rows)  # the index's dictionary
         found = index.search(SearchQuery(text="江州理工 食堂"))
         assert [p.title for p in found.posts] == ["江州理工食堂涨价"]
@@ -74,7 +75,9 @@ def test_the_index_writes_the_tokens_it_is_given(tmp_path: Path, segmenter: Segm
     posts = _posts()
     given = [IndexTokens(p.title, p.text, f"t{n}", f"b{n} x") for n, p in enumerate(posts)]
     _write(tmp_path, segmenter, given).close()
-    assert sorted(_fts(tmp_path)) == sorted((p.id, f"t{n}", f"b{n} x") for n, p in enumerate(posts))
+    assert sorted(fts_rows(tmp_path)) == sorted(
+        (p.id, f"t{n}", f"b{n} x") for n, p in enumerate(posts)
+    )
 
 
 def test_tokens_that_do_not_fit_the_post_are_cut_again(
@@ -83,7 +86,7 @@ def test_tokens_that_do_not_fit_the_post_are_cut_again(
     _write(tmp_path / "cut", segmenter).close()
     stale = [index_tokens(segmenter, p.title, p.text + "已回复") for p in _posts()]
     _write(tmp_path / "stale", segmenter, [stale[0], None, stale[2]]).close()
-    assert _fts(tmp_path / "stale") == _fts(tmp_path / "cut")
+    assert fts_rows(tmp_path / "stale") == fts_rows(tmp_path / "cut")
 
 
 def test_one_token_row_per_post(tmp_path: Path, segmenter: Segmenter) -> None:
