@@ -25,6 +25,7 @@ from analysis.severity import (
     Assessment,
     SeverityPolicy,
     assess_signals,
+    check_negativity,
     escalation_matcher,
     escalation_words_of,
 )
@@ -297,8 +298,7 @@ class Analyzer:
         units = plan.router.route(cut_words) if plan.router is not None else []
         cluster, folded = self._fold(item, signed)
         negativity = 1.0 - mood.score
-        if not 0.0 <= negativity <= 1.0:  # as SeverityInput refuses it
-            raise ValueError(f"severity: negativity must be within 0..1, got {negativity}")
+        check_negativity(negativity)  # as SeverityInput would
         if folded is not None:
             now = item.time or datetime.now(UTC)
             size, sites, velocity = (

@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from analysis.repost_text import content_codes, content_codes_many, strip_boilerplate
 
-# The names this module had before the text part moved to repost_text (tests, the benches).
+# The name this module had before the text part moved to repost_text: bench/folding_bench.py
+# imports it, also when PYTHONPATH puts an older tree's analysis/ first.
 _content_codes = content_codes
-_content_codes_many = content_codes_many
 __all__ = [
     "Cluster",
     "ClusterAssignment",
@@ -29,7 +29,6 @@ __all__ = [
     "Signed",
     "Signer",
     "_content_codes",
-    "_content_codes_many",
     "strip_boilerplate",
 ]
 

@@ -95,11 +95,7 @@ class IdfModel:
         self.df.update(candidates)
 
     def idf(self, word: str) -> float:
-        prior_df = 0.0
-        prior_docs = 0
-        if self.use_jieba_prior and self.prior_docs:
-            prior_docs = self.prior_docs
-            prior_df = self._prior_df(word)
+        prior_docs, (prior_df,) = self.priors([word])
         return math.log((prior_docs + self.docs + 1) / (prior_df + self.df[word] + 1)) + 1
 
     def idfs(self, words: Iterable[str]) -> list[float]:
@@ -115,7 +111,7 @@ class IdfModel:
         if not (self.use_jieba_prior and self.prior_docs):
             return 0, [0.0] * len(words)
         # Looked up in C (map over dict.get); the words never seen are computed in C too
-        # (maps: the same arithmetic as _prior_df, so the same numbers) and cached.
+        # (prior_docs · e^-idf, by maps) and cached.
         cache = _prior_cache(self.prior_docs)
         found = list(map(cache.get, words))
         if None in found:
@@ -127,17 +123,6 @@ class IdfModel:
             cache.update(zip(fresh, map(mul, repeat(self.prior_docs), exps), strict=False))
             found = list(map(cache.__getitem__, words))
         return self.prior_docs, cast(list[float], found)  # no None in it
-
-    def _prior_df(self, word: str) -> float:
-        cache = _prior_cache(self.prior_docs)
-        value = cache.get(word)
-        if value is None:
-            table, median = jieba_idf()
-            value = self.prior_docs * math.exp(-table.get(word, median))
-            if len(cache) >= 262144:  # bounded: the same words recur
-                cache.clear()
-            cache[word] = value
-        return value
 
     def prune(self, max_terms: int) -> None:
         """Keep memory bounded: drop the rarest words beyond ``max_terms``."""

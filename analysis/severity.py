@@ -103,6 +103,13 @@ class SeverityPolicy:
         )
 
 
+def check_negativity(negativity: float) -> None:
+    """Refuses a negativity outside 0..1 (a probability): SeverityInput's check, and the
+    analyzer's, which assesses without building one."""
+    if not 0.0 <= negativity <= 1.0:
+        raise ValueError(f"severity: negativity must be within 0..1, got {negativity}")
+
+
 @dataclass(frozen=True)
 class SeverityInput:
     """What is known about a post and the cluster it belongs to."""
@@ -122,8 +129,8 @@ class SeverityInput:
     escalation: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.negativity is not None and not 0.0 <= self.negativity <= 1.0:
-            raise ValueError(f"severity: negativity must be within 0..1, got {self.negativity}")
+        if self.negativity is not None:
+            check_negativity(self.negativity)
         for name in ("replies", "cluster_size", "sites", "velocity"):
             if getattr(self, name) < 0:
                 raise ValueError(f"severity: {name} must not be negative")
