@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
 from functools import lru_cache
 from itertools import accumulate, compress, count
 
@@ -136,7 +135,8 @@ class _Dictionary:
             tokens: list[str] = fast.cut(piece) if piece else []
             if k:
                 run = parts[2 * k - 1]
-                beside = (_single_run(reversed(before))[::-1], _single_run(tokens))
+                # (The pieces are fast-safe: their one-character tokens are Han, a-z, 0-9.)
+                beside = (_piece_singles(before, len(before) - 1, -1), _piece_singles(tokens, 0, 1))
                 if not _run_alone(run, pieces[k - 1][-1:], piece[:1], beside, freq):
                     return None
                 out.append(run)
@@ -184,16 +184,6 @@ def _jieba_with(words: dict[str, int]) -> jieba.Tokenizer:
     for word, freq in words.items():
         tokenizer.add_word(word, freq)
     return tokenizer
-
-
-def _single_run(tokens: Iterable[str]) -> str:
-    """The one-character tokens at the front of ``tokens``, joined."""
-    run = []
-    for token in tokens:
-        if len(token) != 1:
-            break
-        run.append(token)
-    return "".join(run)
 
 
 def _run_alone(
