@@ -101,6 +101,16 @@ def _cut_many(segmenter: Segmenter, items: Sequence[Item]) -> list[_Cut]:
     ]
 
 
+def cue_input(items: Sequence[Item], cuts: list[_Cut]) -> tuple[list[str], list[list[int]]]:
+    """What the cue matchers read of each post, as the categorizer reads a post: the
+    normalised "title\nbody" (the body alone without a title) and its words' offsets there."""
+    norms = [
+        f"{cut.title}\n{cut.body}".rstrip() if item.title else cut.body.rstrip()
+        for item, cut in zip(items, cuts, strict=True)
+    ]
+    return norms, _cue_starts(items, cuts)
+
+
 def _cue_starts(items: Sequence[Item], cuts: list[_Cut]) -> list[list[int]]:
     """Each post's word offsets in "title\\nbody": the body's shifted past the title, all
     the batch's in one numpy addition."""
@@ -252,11 +262,7 @@ class Analyzer:
         keywords = keywords_many(words, self.idf, self.top_keywords, learn=self.learn_idf)
         # Category and escalation cues on the same cut, over "title\nbody" as the
         # categorizer reads a post (offsets of the body shifted past the title).
-        norms = [
-            f"{cut.title}\n{cut.body}".rstrip() if item.title else cut.body.rstrip()
-            for item, cut in zip(items, cuts, strict=True)
-        ]
-        starts = _cue_starts(items, cuts)
+        norms, starts = cue_input(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
         return [

@@ -200,7 +200,9 @@ def _stages(
     rules, router = plan.rules, plan.router
     cuts = [_cut_many(plan.segmenter, batch) for batch in batches]
     words = [[c.title_cut[0] + c.body_cut[0] for c in cut] for cut in cuts]
-    cues = []  # the cue matchers' input: "title\nbody" and the offsets in it
+    # The cue matchers' input: "title\nbody" and the offsets in it. Built here, not by
+    # analysis.analyzer.cue_input: --compare runs this file on older trees, which lack it.
+    cues = []
     for batch, cut in zip(batches, cuts, strict=True):
         norms, starts = [], []
         for item, c in zip(batch, cut, strict=True):

@@ -21,7 +21,7 @@ from typing import Any
 
 import jieba
 
-from analysis.analyzer import Item, _cut_many
+from analysis.analyzer import Item, _cut_many, cue_input
 from analysis.severity import escalation_matcher
 from bench.corpus import posts
 from core.settings import load_settings
@@ -67,16 +67,11 @@ def main() -> None:
     batches = [items[at : at + BATCH] for at in range(0, len(items), BATCH)]
     cuts = [_cut_many(segmenter, batch) for batch in batches]
     norms = [[c.title for c in cut] + [c.body for c in cut] for cut in cuts]
-    cue_input = []  # as Analyzer.analyze gives it: "title\nbody" and the offsets in it
+    cue_batches = []  # as Analyzer.analyze gives it: "title\nbody", the words, their offsets
     for batch, cut in zip(batches, cuts, strict=True):
-        posts_norms, starts = [], []
-        for item, c in zip(batch, cut, strict=True):
-            shift = len(c.title) + 1
-            posts_norms.append(f"{c.title}\n{c.body}".rstrip() if item.title else c.body.rstrip())
-            body = [shift + s for s in c.body_cut[1]] if item.title else c.body_cut[1]
-            starts.append(c.title_cut[1] + body)
+        posts_norms, starts = cue_input(batch, cut)
         words = [c.title_cut[0] + c.body_cut[0] for c in cut]
-        cue_input.append((posts_norms, words, starts))
+        cue_batches.append((posts_norms, words, starts))
     category, escalation = analyzer.categorizer.matcher, escalation_matcher()
     # The old matchers from the same cues as written (words, then the re: patterns).
     old_category = old_lexicons.CueMatcher(
@@ -95,7 +90,7 @@ def main() -> None:
         return [seg.cut_offsets_many(batch) for batch in norms]
 
     def cues_with(first: Any, second: Any) -> list[Any]:
-        return [(first.find_many(*b), second.find_many(*b)) for b in cue_input]
+        return [(first.find_many(*b), second.find_many(*b)) for b in cue_batches]
 
     differ = sum(
         a != b

@@ -9,7 +9,7 @@ from typing import TypeVar
 import jieba
 import pytest
 
-from analysis.analyzer import Item, _cut_many
+from analysis.analyzer import Item, _cut_many, cue_input
 from analysis.keywords import IdfModel, keyword_counts, keywords_many, keywords_of
 from analysis.normalize import _WIDE, _narrow, normalize, normalize_many
 from analysis.segment import Segmenter
@@ -114,12 +114,8 @@ def test_cue_matching_on_a_batch_equals_post_by_post() -> None:
     plan = analyzer.plan()
     items = [Item(text=t, title=t[:12] if k % 2 else "") for k, t in enumerate(_corpus(300))]
     cuts = _cut_many(plan.segmenter, items)
-    norms = [f"{c.title}\n{c.body}".rstrip() if c.title else c.body.rstrip() for c in cuts]
+    norms, starts = cue_input(items, cuts)
     words = [c.title_cut[0] + c.body_cut[0] for c in cuts]
-    starts = [
-        c.title_cut[1] + [len(c.title) + 1 + s for s in c.body_cut[1]] if c.title else c.body_cut[1]
-        for c in cuts
-    ]
     for matcher in (analyzer.categorizer.matcher, escalation_matcher()):
         many = matcher.find_many(norms, words, starts)
         assert many == [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.analyzer import Item, _cut_many
+from analysis.analyzer import Item, _cut_many, cue_input
 from analysis.category import default_categorizer
 from analysis.lexicons import CueMatcher, read_rows
 from analysis.lexicons.batch import required_needles
@@ -50,12 +50,8 @@ def batch() -> tuple[list[str], list[list[str]], list[list[int]]]:
     plan = build_analyzer(load_settings("config/example")).plan()
     items = _posts()
     cuts = _cut_many(plan.segmenter, items)
-    norms = [f"{c.title}\n{c.body}".rstrip() if c.title else c.body.rstrip() for c in cuts]
+    norms, starts = cue_input(items, cuts)
     words = [c.title_cut[0] + c.body_cut[0] for c in cuts]
-    starts = [
-        c.title_cut[1] + [len(c.title) + 1 + s for s in c.body_cut[1]] if c.title else c.body_cut[1]
-        for c in cuts
-    ]
     return norms, words, starts
 
 
