@@ -117,12 +117,14 @@ def serve_site(server: TestServer, pages: int) -> None:
 def run_job(job: dict[str, Any], work: Path, name: str, tree: Path = ROOT) -> dict[str, Any]:
     path = work / f"{name}.json"
     path.write_text(json.dumps(job), encoding="utf-8")
+    return _child_json(["-m", "crawler.runner", str(path)], tree)
+
+
+def _child_json(args: list[str], tree: Path) -> dict[str, Any]:
+    """Run ``python ARGS`` in ``tree`` and read the last JSON line it prints (a crawl's
+    result); a child that prints none ends the bench with its stderr."""
     done = subprocess.run(
-        [sys.executable, "-m", "crawler.runner", str(path)],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, *args], cwd=tree, capture_output=True, text=True, check=False
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
@@ -290,17 +292,7 @@ def reactor_cpu(
         for name, tree in trees[n % len(trees) :] + trees[: n % len(trees)]:
             path = work / f"cpu-{name}-{n}.json"
             path.write_text(json.dumps(_job(url, work, pages, 0.001, f"cpu-{name}-{n}", worker)))
-            out = subprocess.run(
-                [sys.executable, __file__, "--cpu-child", str(path), "--tree", str(tree)],
-                cwd=tree,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-            if not lines:
-                raise SystemExit(f"crawl failed:\n{out.stderr[-3000:]}")
-            got = json.loads(lines[-1])
+            got = _child_json([__file__, "--cpu-child", str(path), "--tree", str(tree)], tree)
             seen[name].append((got["reactor_ms"], got["worker_ms"]))
             print(
                 f"   round {n + 1} {name} (load {_load()}): {got['pages']} pages, "
