@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, chain, compress, count
+from itertools import accumulate, chain, compress, count, pairwise
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -22,9 +22,9 @@ from analysis.segment_dict import (
     _piece_singles,
     _run_alone,
     _words_mask,
-    _WordTokens,
     joins_digits,
 )
+from analysis.segment_layout import failing_runs, guard_suspects, layout
 
 if TYPE_CHECKING:
     from analysis.segment import Segmenter
@@ -48,22 +48,6 @@ _NOT_BLOCK = re.compile(f"[^{_HAN}a-zA-Z0-9+#&._%\\-\x01]")
 _OTHER_WORD = re.compile(f"[^\\W{_HAN}a-z0-9]")
 # + # & . % - (the run characters less _, which is a word character: an other word above).
 _RUN_CODES = np.array([ord(c) for c in "+#&.%-"], dtype=np.uint32)
-
-
-class _BatchWords(_WordTokens):
-    """``_WordTokens`` with the separator counted as a word, so that the words of the whole
-    batch, kept in one pass, still show where each text ends."""
-
-    def __init__(self) -> None:
-        super().__init__({_SEP: True})
-
-    def __missing__(self, token: str) -> bool:
-        found = super().__missing__(token)
-        self[_SEP] = True  # survives the clearing of a large cache
-        return found
-
-
-_BATCH_WORDS = _BatchWords()
 
 
 class _Form(NamedTuple):
@@ -259,7 +243,7 @@ def _guard_many(
     base = _base_dictionary(seg.fast)
     assert base.rjieba is not None  # built with the same fast flag
     own, freq, plain_freq = seg.words, seg._dict.jieba.FREQ, base.jieba.FREQ
-    words, starts, ends = batch_words
+    words, starts, bounds = batch_words
     whole = any(not _is_word(word) for word in own)  # such a word is not among ``words``
     blocks: list[tuple[int, int, int]] = []  # (n, lo, hi): guarded[n]'s block lo:hi
     for n, (_, k, _, _) in enumerate(guarded):
@@ -267,8 +251,11 @@ def _guard_many(
         if whole:
             blocks.append((n, 0, len(text)))
             continue
-        a = ends[k - 1] + 1 if k else 0
-        at = [starts[a + j] for j in compress(count(), map(own.__contains__, words[a : ends[k]]))]
+        a = bounds[k]
+        at = [
+            starts[a + j]
+            for j in compress(count(), map(own.__contains__, words[a : bounds[k + 1]]))
+        ]
         reverse, hi = text[::-1], -1
         for p in at:
             if p < hi:
@@ -329,15 +316,14 @@ def _guard_many(
                 upto = bisect_left(offs, hi)
             cut = spliced + cut[upto:]
         elif form is None:
-            a, b = ends[k - 1] + 1 if k else 0, ends[k]
-            out[i] = (words[a:b], starts[a:b])
+            out[i] = (words[bounds[k] : bounds[k + 1]], starts[bounds[k] : bounds[k + 1]])
             continue
         out[i] = _offsets(_filled(seg, cut, form.holes if form is not None else ()))
 
 
 def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     """``seg.cut_offsets`` of each normalised text, most of them from one rjieba call over
-    the batch (and one more for the alias guard's plain cut)."""
+    the batch (and one more for the alias guard's plain cut of the blocks it looks at)."""
     dictionary = seg._dict
     fast = dictionary.rjieba
     batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
@@ -353,47 +339,47 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
             batch[k] = -1  # cut on its own
     batch = [i for i in batch if i >= 0]
     cut_texts = [forms[i].cut if i in forms else norms[i] for i in batch]
-    tokens = fast.cut(_SEP.join(cut_texts))
-    # The words of the whole batch and their offsets, in C and numpy: a text's words and
-    # starts are then two list slices.
-    keep = list(map(_BATCH_WORDS.__getitem__, tokens))
-    words = list(compress(tokens, keep))
-    kept = np.flatnonzero(np.array(keep, dtype=bool))  # each word's place among the tokens
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    offsets = (np.cumsum(lengths) - lengths)[kept]  # in the joined text
-    firsts = np.fromiter(
-        accumulate((len(text) + 1 for text in cut_texts), initial=0), np.int64, len(batch) + 1
-    )
-    # The separators are the words one character before each text's start.
-    seps = np.searchsorted(offsets, firsts[1:-1] - 1)
-    ends = [*seps.tolist(), len(words)]  # each text's words end here, its tokens at raw_ends
-    raw_ends = [*kept[seps].tolist(), len(tokens)]
-    per_text = np.diff(np.concatenate(([0], seps + 1, [len(words)])))
-    starts = (offsets - np.repeat(firsts[:-1], per_text)).tolist()  # in each text
-    own, freq = seg.words, dictionary.jieba.FREQ
+    joined = _SEP.join(cut_texts)
+    tokens = fast.cut(joined)
+    lay = layout(joined, tokens)
+    words, bounds, offsets = lay.words, lay.bounds, lay.offsets
+    # Most texts' cuts are their slices of the batch's words; the rest are patched below.
+    cuts = [(words[a:b], offsets[a:b]) for a, b in pairwise(bounds)]
+    own = seg.words
+    exact: set[int] = set()  # texts (by place in the batch) that take the per-text path
+    if forms:
+        failing = failing_runs(tokens, lay.codes[lay.starts], lay.lengths, dictionary.jieba.FREQ)
+        exact |= lay.texts_at(lay.starts[failing])
+    owned = np.flatnonzero(np.fromiter(map(own.__contains__, words), dtype=bool, count=len(words)))
+    if owned.size:
+        base = _base_dictionary(seg.fast)
+        assert base.rjieba is not None  # built with the same fast flag
+        exact |= lay.texts_at(guard_suspects(lay, owned, base.rjieba.cut, base.jieba.FREQ))
     odd = frozenset(word for word in own if not _is_word(word))  # not among ``words``
-    out: dict[int, Cut] = {}
+    if odd and not odd.isdisjoint(tokens):
+        exact |= lay.texts_at(lay.starts[list(compress(count(), map(odd.__contains__, tokens)))])
+    token_bounds = lay.token_bounds()
+    holed = [k for k, i in enumerate(batch) if i in forms and forms[i].holes]
+    for k in holed:
+        if k not in exact:
+            piece = tokens[token_bounds[k] : token_bounds[k + 1] - 1]
+            cuts[k] = _offsets(_filled(seg, piece, forms[batch[k]].holes))
     guarded: list[tuple[int, int, list[str], list[str]]] = []  # (index, k, piece, cut)
-    a = ra = 0
-    for k, i in enumerate(batch):
-        b, rb = ends[k], raw_ends[k]
-        chunk = words[a:b]
-        form = forms.get(i)
-        owner = not own.isdisjoint(chunk) or (odd and not odd.isdisjoint(tokens[ra:rb]))
-        if form is None and not owner:
-            out[i] = (chunk, starts[a:b])
+    for k in sorted(exact):
+        i, form = batch[k], forms.get(batch[k])
+        piece = tokens[token_bounds[k] : token_bounds[k + 1] - 1]
+        owner = not own.isdisjoint(words[bounds[k] : bounds[k + 1]]) or not odd.isdisjoint(piece)
+        cut, failed = (
+            (piece, []) if form is None else _unmark(dictionary.jieba.FREQ, piece, form.holed)
+        )
+        if failed:
+            assert form is not None  # only marked runs fail
+            cuts[k] = _cut_alone(seg, _holed_at(form, failed))
+        elif owner:
+            guarded.append((i, k, piece, cut))
         else:
-            piece = tokens[ra:rb]
-            cut, failed = (piece, []) if form is None else _unmark(freq, piece, form.holed)
-            if failed:
-                assert form is not None  # only marked runs fail
-                out[i] = _cut_alone(seg, _holed_at(form, failed))
-            elif owner:
-                guarded.append((i, k, piece, cut))
-            else:
-                assert form is not None  # the others took the first branch
-                out[i] = _offsets(_filled(seg, cut, form.holes))
-        a, ra = b + 1, rb + 1
+            cuts[k] = _offsets(_filled(seg, cut, form.holes if form is not None else ()))
+    out = dict(zip(batch, cuts, strict=True))
     if guarded:
-        _guard_many(seg, guarded, forms, cut_texts, (words, starts, ends), out)
+        _guard_many(seg, guarded, forms, cut_texts, (words, offsets, bounds), out)
     return [out[i] if i in out else seg.cut_offsets(text) for i, text in enumerate(norms)]
