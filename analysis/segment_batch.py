@@ -22,9 +22,8 @@ from analysis.segment_dict import (
     _piece_singles,
     _run_alone,
     _words_mask,
-    joins_digits,
 )
-from analysis.segment_layout import failing_runs, guard_suspects, layout
+from analysis.segment_layout import failing_runs, guard_suspects, layout, own_words
 
 if TYPE_CHECKING:
     from analysis.segment import Segmenter
@@ -48,6 +47,7 @@ _NOT_BLOCK = re.compile(f"[^{_HAN}a-zA-Z0-9+#&._%\\-\x01]")
 _OTHER_WORD = re.compile(f"[^\\W{_HAN}a-z0-9]")
 # + # & . % - (the run characters less _, which is a word character: an other word above).
 _RUN_CODES = np.array([ord(c) for c in "+#&.%-"], dtype=np.uint32)
+_PUNCT_CODES = np.array([ord(c) for c in "+#&._%-"], dtype=np.uint32)  # as _PUNCT_RUN's
 
 
 class _Form(NamedTuple):
@@ -58,8 +58,12 @@ class _Form(NamedTuple):
     holes: tuple[str, ...]  # what each hole stands for, in order
 
 
-def _marked(match: re.Match[str]) -> str:
-    return _MARK * len(match.group())
+def _marked(text: str) -> str:
+    """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark: seven
+    replaces in C (translate looks each character up in a dict, ten times slower here)."""
+    for char in "+#&._%-":
+        text = text.replace(char, _MARK)
+    return text
 
 
 def _repeat_starts(codes: np.ndarray) -> np.ndarray:
@@ -86,40 +90,57 @@ def _repeat_starts(codes: np.ndarray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
 
 
-def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int]]]:
+def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int], list[int]]]:
     """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
-    its repeats and of its other word characters; the others hold runs of + # & . % - only.
-    One pass over the batch (numpy and one regex scan) instead of a regex per text."""
+    its repeats, of its other word characters and of its runs that join digits; the others
+    hold runs of + # & . % - only. One pass over the batch (numpy and one regex scan)
+    instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
     repeats = _repeat_starts(codes)
     others = np.array([m.start() for m in _OTHER_WORD.finditer(joined)], dtype=np.intp)
     runs = np.flatnonzero(np.isin(codes, _RUN_CODES))
-    out: dict[int, tuple[list[int], list[int]]] = {}
+    out: dict[int, tuple[list[int], list[int], list[int]]] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
-        out[k] = ([], [])
-    for found, slot in ((repeats, 0), (others, 1)):
+        out[k] = ([], [], [])
+    for found, slot in ((repeats, 0), (others, 1), (_joining(codes), 2)):
         owners = np.searchsorted(firsts, found, side="right") - 1
         for k, at in zip(owners.tolist(), (found - firsts[owners]).tolist(), strict=True):
-            out.setdefault(k, ([], []))[slot].append(at)
+            out.setdefault(k, ([], [], []))[slot].append(at)
     return out
 
 
+def _joining(codes: np.ndarray) -> np.ndarray:
+    """Where a run of + # & . _ % - starts that joins digits (``joins_digits``: 5.1, 100%)."""
+    run = np.zeros(len(codes) + 2, dtype=bool)  # code i at i + 1, padded both sides
+    run[1:-1] = np.isin(codes, _PUNCT_CODES)
+    ascii_alnum = np.zeros(len(codes) + 2, dtype=bool)
+    ascii_alnum[1:-1] = (
+        ((codes >= 0x30) & (codes <= 0x39))
+        | ((codes >= 0x41) & (codes <= 0x5A))
+        | ((codes >= 0x61) & (codes <= 0x7A))
+    )
+    heads = np.flatnonzero(run[1:-1] & ~run[:-2] & ascii_alnum[:-2])  # after a letter or digit
+    percent = heads[codes[heads] == 0x25]
+    # A run that is one "." and a digit after it (str.isdigit: looked at one by one).
+    dots = heads[(codes[heads] == 0x2E) & ~run[heads + 2]].tolist()
+    digit = [at for at in dots if at + 1 < len(codes) and chr(codes[at + 1]).isdigit()]
+    return np.sort(np.concatenate((percent, np.array(digit, dtype=np.intp))))
+
+
 def _form(
-    dictionary: _Dictionary, text: str, repeats: list[int], others: list[int]
+    dictionary: _Dictionary, text: str, troubles: tuple[list[int], list[int], list[int]]
 ) -> _Form | None:
     """The text as the batch cuts it: a hole for each block holding a repeat, a run that joins
-    digits (5.1, 100%), _ or A-Z, and for each other word character outside blocks; runs of
-    + # & . % - elsewhere marked. None (cut on its own) if it holds a word like c++."""
+    digits (5.1, 100%), _ or A-Z, and for each other word character outside blocks (the
+    offsets ``_troubles`` found); runs of + # & . _ % - elsewhere marked. None (cut on its
+    own) if it holds a word like c++."""
     if any(word in text for word in dictionary.punct_words()):
         return None
-    runs = [m.span() for m in _PUNCT_RUN.finditer(text)]
-    joining = [
-        lo for lo, hi in runs if joins_digits(text[lo:hi], text[lo - 1 : lo], text[hi : hi + 1])
-    ]
+    repeats, others, joining = troubles
     if not (repeats or others or joining):
-        return _Form(_PUNCT_RUN.sub(_marked, text), text, ())
+        return _Form(_marked(text), text, ())
     blocks = [m.span() for m in _BLOCK.finditer(text)]
     block_starts = [lo for lo, _ in blocks]
     spans = set()
@@ -135,7 +156,7 @@ def _form(
         at = hi
     pieces.append(text[at:])
     holed = "".join(pieces)
-    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, tuple(holes))
+    return _Form(_marked(holed), holed, tuple(holes))
 
 
 def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[str], list[int]]:
@@ -174,7 +195,7 @@ def _holed_at(form: _Form, offsets: list[int]) -> _Form:
             at = hi
     pieces.append(form.holed[at:])
     holed = "".join(pieces)
-    return _Form(_PUNCT_RUN.sub(_marked, holed), holed, tuple(holes))
+    return _Form(_marked(holed), holed, tuple(holes))
 
 
 def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
@@ -331,8 +352,8 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]
     forms: dict[int, _Form] = {}
-    for k, (repeats, others) in _troubles(texts).items():
-        form = _form(dictionary, texts[k], repeats, others)
+    for k, troubles in _troubles(texts).items():
+        form = _form(dictionary, texts[k], troubles)
         if form is not None:
             forms[batch[k]] = form
         else:
@@ -350,7 +371,7 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     if forms:
         failing = failing_runs(tokens, lay.codes[lay.starts], lay.lengths, dictionary.jieba.FREQ)
         exact |= lay.texts_at(lay.starts[failing])
-    owned = np.flatnonzero(np.fromiter(map(own.__contains__, words), dtype=bool, count=len(words)))
+    owned = own_words(lay, own)
     if owned.size:
         base = _base_dictionary(seg.fast)
         assert base.rjieba is not None  # built with the same fast flag

@@ -77,6 +77,40 @@ def layout(joined: str, tokens: list[str]) -> Layout:
     return Layout(codes, starts, lengths, words, word_tokens, bounds, offsets.tolist(), firsts)
 
 
+_SIEVE = 1 << 20  # the size of own_words' table: a false hit per 2,000 words or so
+
+
+def _sieve_keys(first: np.ndarray, last: np.ndarray, length: np.ndarray) -> np.ndarray:
+    keys: np.ndarray = (first * 40503 + last * 2654435 + length * 97) & (_SIEVE - 1)
+    return keys
+
+
+@lru_cache(maxsize=8)
+def _sieve(own: frozenset[str]) -> np.ndarray:
+    """Which keys (``_sieve_keys`` of a word's first and last character and length) one of
+    ``own`` has."""
+    table = np.zeros(_SIEVE, dtype=bool)
+    words = [word for word in own if word]
+    first = np.array([ord(word[0]) for word in words], dtype=np.int64)
+    last = np.array([ord(word[-1]) for word in words], dtype=np.int64)
+    table[_sieve_keys(first, last, np.array([len(w) for w in words], dtype=np.int64))] = True
+    return table
+
+
+def own_words(lay: Layout, own: frozenset[str]) -> np.ndarray:
+    """The words (by place in ``lay.words``) that are among ``own``: only the words whose
+    first and last characters and length fit one of them (a table lookup in numpy) are
+    looked up in ``own``."""
+    starts = lay.starts[lay.word_tokens]
+    length = lay.lengths[lay.word_tokens]
+    first = lay.codes[starts].astype(np.int64)
+    last = lay.codes[starts + length - 1].astype(np.int64)
+    maybe = np.flatnonzero(_sieve(own)[_sieve_keys(first, last, length)])
+    looked = map(own.__contains__, map(lay.words.__getitem__, maybe.tolist()))
+    found: np.ndarray = maybe[np.fromiter(looked, dtype=bool, count=len(maybe))]
+    return found
+
+
 def failing_runs(
     tokens: list[str], firsts: np.ndarray, lengths: np.ndarray, freq: dict[str, int]
 ) -> np.ndarray:
