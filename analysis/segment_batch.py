@@ -23,7 +23,18 @@ from analysis.segment_dict import (
     _run_alone,
     _words_mask,
 )
-from analysis.segment_layout import failing_runs, guard_suspects, layout, own_words
+from analysis.segment_layout import (
+    ASCII,
+    OTHER,
+    PUNCT,
+    RUN,
+    SIMPLE,
+    char_classes,
+    failing_runs,
+    guard_suspects,
+    layout,
+    own_words,
+)
 
 if TYPE_CHECKING:
     from analysis.segment import Segmenter
@@ -43,11 +54,6 @@ _HOLE = "\x02"
 _CONTROLS = re.compile("[\x00-\x02]")
 # Not in a block of jieba's (its runs marked): blocks are the stretches the guard compares.
 _NOT_BLOCK = re.compile(f"[^{_HAN}a-zA-Z0-9+#&._%\\-\x01]")
-# Word characters other than jieba's Han, a-z and 0-9: each one or its block becomes a hole.
-_OTHER_WORD = re.compile(f"[^\\W{_HAN}a-z0-9]")
-# + # & . % - (the run characters less _, which is a word character: an other word above).
-_RUN_CODES = np.array([ord(c) for c in "+#&.%-"], dtype=np.uint32)
-_PUNCT_CODES = np.array([ord(c) for c in "+#&._%-"], dtype=np.uint32)  # as _PUNCT_RUN's
 
 
 class _Form(NamedTuple):
@@ -66,14 +72,10 @@ def _marked(text: str) -> str:
     return text
 
 
-def _repeat_starts(codes: np.ndarray) -> np.ndarray:
+def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Where a piece of one to three Han, a-z or 0-9 characters is repeated three times in a
     row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy."""
-    simple = (
-        ((codes >= 0x4E00) & (codes <= 0x9FD5))
-        | ((codes >= 0x61) & (codes <= 0x7A))
-        | ((codes >= 0x30) & (codes <= 0x39))
-    )
+    simple = classes & SIMPLE > 0
     found = []
     for period in (1, 2, 3):
         span = 3 * period
@@ -97,30 +99,27 @@ def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int], list[in
     instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    classes = char_classes(codes)
     firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
-    repeats = _repeat_starts(codes)
-    others = np.array([m.start() for m in _OTHER_WORD.finditer(joined)], dtype=np.intp)
-    runs = np.flatnonzero(np.isin(codes, _RUN_CODES))
+    repeats = _repeat_starts(codes, classes)
+    others = np.flatnonzero(classes & OTHER)
+    runs = np.flatnonzero(classes & RUN)
     out: dict[int, tuple[list[int], list[int], list[int]]] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
         out[k] = ([], [], [])
-    for found, slot in ((repeats, 0), (others, 1), (_joining(codes), 2)):
+    for found, slot in ((repeats, 0), (others, 1), (_joining(codes, classes), 2)):
         owners = np.searchsorted(firsts, found, side="right") - 1
         for k, at in zip(owners.tolist(), (found - firsts[owners]).tolist(), strict=True):
             out.setdefault(k, ([], [], []))[slot].append(at)
     return out
 
 
-def _joining(codes: np.ndarray) -> np.ndarray:
+def _joining(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Where a run of + # & . _ % - starts that joins digits (``joins_digits``: 5.1, 100%)."""
     run = np.zeros(len(codes) + 2, dtype=bool)  # code i at i + 1, padded both sides
-    run[1:-1] = np.isin(codes, _PUNCT_CODES)
+    run[1:-1] = classes & PUNCT > 0
     ascii_alnum = np.zeros(len(codes) + 2, dtype=bool)
-    ascii_alnum[1:-1] = (
-        ((codes >= 0x30) & (codes <= 0x39))
-        | ((codes >= 0x41) & (codes <= 0x5A))
-        | ((codes >= 0x61) & (codes <= 0x7A))
-    )
+    ascii_alnum[1:-1] = classes & ASCII > 0
     heads = np.flatnonzero(run[1:-1] & ~run[:-2] & ascii_alnum[:-2])  # after a letter or digit
     percent = heads[codes[heads] == 0x25]
     # A run that is one "." and a digit after it (str.isdigit: looked at one by one).

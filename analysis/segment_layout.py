@@ -17,28 +17,52 @@ _BMP = 0x10000
 _MARK_CODE = 1  # segment_batch._MARK
 
 
+# Bits of char_classes: a letter or digit (a token holding one is a word: ``_is_word``); a
+# block character of either engine (jieba's, rjieba's wider Han and the run mark, as the
+# guard's blocks count them; beyond the BMP every character, which errs on the safe side);
+# jieba's Han, a-z, 0-9 (what ``_piece_singles`` takes and repeats are made of); another word
+# character (a hole: kana, A-Z, _, Han beyond jieba's range); + # & . % -; + # & . _ % -
+# (_PUNCT_RUN's); an ASCII letter or digit.
+ALNUM, BLOCK, SIMPLE, OTHER, RUN, PUNCT, ASCII = 1, 2, 4, 8, 16, 32, 64
+
+
 @lru_cache(maxsize=1)
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per BMP code point: a letter or digit (a token holding one is a word: ``_is_word``);
-    a block character of either engine (jieba's, rjieba's wider Han, and the run mark, as the
-    guard's blocks count it); a character whose one-character token ``_piece_singles`` takes
-    beside a run (jieba's Han, a-z, 0-9)."""
+def _class_table() -> np.ndarray:
+    """``char_classes`` of each BMP code point (built once: 65,536 ``isalnum`` calls)."""
+    table = np.zeros(_BMP, dtype=np.uint8)
     alnum = np.fromiter((chr(c).isalnum() for c in range(_BMP)), dtype=bool, count=_BMP)
-    block = np.zeros(_BMP, dtype=bool)
+    table[alnum] |= ALNUM
     for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):
-        block[lo : hi + 1] = True
+        table[lo : hi + 1] |= BLOCK
     lower = "abcdefghijklmnopqrstuvwxyz0123456789"
-    block[[ord(c) for c in lower + lower[:26].upper() + "+#&._%-\x01"]] = True
-    single = np.zeros(_BMP, dtype=bool)
-    single[0x4E00:0x9FD6] = True
-    single[[ord(c) for c in lower]] = True
-    return alnum, block, single
+    ascii_alnum = [ord(c) for c in lower + lower[:26].upper()]
+    table[ascii_alnum] |= ASCII
+    table[[*ascii_alnum, *map(ord, "+#&._%-\x01")]] |= BLOCK
+    table[0x4E00:0x9FD6] |= SIMPLE
+    table[[ord(c) for c in lower]] |= SIMPLE
+    word = alnum.copy()  # the regex \w: a letter or digit, or _
+    word[ord("_")] = True
+    table[word & (table & SIMPLE == 0)] |= OTHER
+    table[[ord(c) for c in "+#&.%-"]] |= RUN
+    table[[ord(c) for c in "+#&._%-"]] |= PUNCT
+    return table
+
+
+def char_classes(codes: np.ndarray) -> np.ndarray:
+    """The class bits (ALNUM, BLOCK...) of each code point."""
+    classes: np.ndarray = _class_table()[np.minimum(codes, _BMP - 1)]
+    wide = np.flatnonzero(codes >= _BMP)  # emoji, Han beyond the BMP: looked at one by one
+    if wide.size:
+        alnum = [chr(c).isalnum() for c in codes[wide].tolist()]
+        classes[wide] = np.where(alnum, BLOCK | ALNUM | OTHER, BLOCK)
+    return classes
 
 
 class Layout(NamedTuple):
     """A batch's tokens over the texts joined by "\\x00" (which is a token of its own)."""
 
     codes: np.ndarray  # the joined text's code points
+    classes: np.ndarray  # and their char_classes
     starts: np.ndarray  # each token's start in the joined text
     lengths: np.ndarray  # each token's length
     words: list[str]  # the tokens that are words, in order
@@ -59,10 +83,8 @@ class Layout(NamedTuple):
 def layout(joined: str, tokens: list[str]) -> Layout:
     """The layout of rjieba's cut of ``joined``: every per-token step in C or numpy."""
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    alnum = _tables()[0][np.minimum(codes, _BMP - 1)]
-    wide = np.flatnonzero(codes >= _BMP)  # emoji, Han beyond the BMP: looked at one by one
-    if wide.size:
-        alnum[wide] = [chr(c).isalnum() for c in codes[wide].tolist()]
+    classes = char_classes(codes)
+    alnum = (classes & ALNUM).astype(bool)
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     starts = np.cumsum(lengths) - lengths
     # A token is a word if it holds a letter or digit (rjieba never yields an empty token).
@@ -74,7 +96,9 @@ def layout(joined: str, tokens: list[str]) -> Layout:
     word_starts = starts[word_tokens]
     bounds = [0, *np.searchsorted(word_starts, seps).tolist(), len(words)]
     offsets = word_starts - np.repeat(firsts, np.diff(bounds))
-    return Layout(codes, starts, lengths, words, word_tokens, bounds, offsets.tolist(), firsts)
+    return Layout(
+        codes, classes, starts, lengths, words, word_tokens, bounds, offsets.tolist(), firsts
+    )
 
 
 _SIEVE = 1 << 20  # the size of own_words' table: a false hit per 2,000 words or so
@@ -124,7 +148,7 @@ def failing_runs(
     if not mark.any():
         return np.zeros(0, dtype=np.intp)
     single = np.zeros(len(lengths) + 4, dtype=bool)  # token t at t + 2, padded both sides
-    single[2:-2] = one & _tables()[2][np.minimum(firsts, _BMP - 1)]
+    single[2:-2] = one & (_class_table()[np.minimum(firsts, _BMP - 1)] & SIMPLE > 0)
     heads = np.flatnonzero(mark & ~np.concatenate(([False], mark[:-1])))
     tails = np.flatnonzero(mark & ~np.concatenate((mark[1:], [False])))
     failed = [
@@ -158,7 +182,7 @@ def guard_suspects(
     size = len(codes)
     starts = lay.starts[lay.word_tokens[own_words]]
     ends = starts + lay.lengths[lay.word_tokens[own_words]]
-    block = _tables()[1][np.minimum(codes, _BMP - 1)] | (codes >= _BMP)
+    block = lay.classes & BLOCK > 0
     edges = np.concatenate(([-1], np.flatnonzero(~block), [size]))
     at = np.searchsorted(edges, starts, side="right")
     los, his = edges[at - 1] + 1, edges[at]

@@ -5,6 +5,7 @@ suspects, runs that join digits."""
 from __future__ import annotations
 
 import random
+import re
 from itertools import accumulate
 
 import numpy as np
@@ -13,10 +14,31 @@ import pytest
 from analysis.normalize import normalize
 from analysis.segment import Segmenter
 from analysis.segment_batch import _SEP, _joining, _marked, _unmark
-from analysis.segment_dict import _PUNCT_RUN, _base_dictionary, _words_mask, joins_digits
-from analysis.segment_layout import failing_runs, guard_suspects, layout, own_words
+from analysis.segment_dict import (
+    _BLOCK,
+    _FAST_SAFE,
+    _HAN,
+    _PUNCT_RUN,
+    _base_dictionary,
+    _words_mask,
+    joins_digits,
+)
+from analysis.segment_layout import (
+    ALNUM,
+    BLOCK,
+    OTHER,
+    PUNCT,
+    SIMPLE,
+    char_classes,
+    failing_runs,
+    guard_suspects,
+    layout,
+    own_words,
+)
 from tests.analysis.test_segment import OWN_TEXTS, WORDS, _corpus
 
+# rjieba's block characters beyond jieba's (jieba-rs's RE_HAN_DEFAULT, its BMP part).
+_RJIEBA_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Letters and digits in and out of the BMP, marks, spaces, "\r\n", runs, repeats.
 ALPHABET = "苏大强学生的了今天好电脑abc12.%-+#&_\x01 \r\n，。！😀𠀀①ｶ한"
 
@@ -24,6 +46,11 @@ ALPHABET = "苏大强学生的了今天好电脑abc12.%-+#&_\x01 \r\n，。！�
 def _random_texts(count: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
     return ["".join(rnd.choices(ALPHABET, k=rnd.randint(1, 16))) for _ in range(count)]
+
+
+def _codes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return codes, char_classes(codes)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +114,7 @@ def test_failing_runs_are_the_runs_unmark_fails(seg: Segmenter) -> None:
         + rnd.choice(pieces)
         for _ in range(1500)
     ]
-    texts = [t for t in texts if not _joining(np.frombuffer(t.encode("utf-32-le"), np.uint32)).size]
+    texts = [t for t in texts if not _joining(*_codes(t)).size]
     cut = [_marked(t) for t in texts]
     joined = _SEP.join(cut)
     tokens = fast.cut(joined)
@@ -124,5 +151,17 @@ def test_joining_runs_are_those_joins_digits_finds() -> None:
             for m in _PUNCT_RUN.finditer(text)
             if joins_digits(m.group(), text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1])
         ]
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        assert _joining(codes).tolist() == expected, text
+        assert _joining(*_codes(text)).tolist() == expected, text
+
+
+def test_char_classes_are_the_regexes_and_isalnum() -> None:
+    every = "".join(chr(c) for c in range(1, 0x30000) if not 0xD800 <= c <= 0xDFFF)
+    classes = char_classes(np.frombuffer(every.encode("utf-32-le"), dtype=np.uint32))
+    other = re.compile(f"[^\\W{_HAN}a-z0-9]")
+    for ch, bits in zip(every, classes.tolist(), strict=True):
+        assert bool(bits & ALNUM) == ch.isalnum(), hex(ord(ch))
+        assert bool(bits & OTHER) == bool(other.match(ch)), hex(ord(ch))
+        assert bool(bits & SIMPLE) == bool(_FAST_SAFE.fullmatch(ch)), hex(ord(ch))
+        assert bool(bits & PUNCT) == bool(_PUNCT_RUN.fullmatch(ch)), hex(ord(ch))
+        # A block character of jieba's or rjieba's is never taken for a non-block one.
+        assert bits & BLOCK or not (_BLOCK.fullmatch(ch) or _RJIEBA_HAN.fullmatch(ch))
