@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import opencc
 
-from analysis.normalize import to_simplified
+from analysis.normalize import normalize, normalize_many, to_simplified, traditional_chars
 from tests.analysis.test_segment import OWN_TEXTS, _corpus
 
 
@@ -19,3 +19,17 @@ def test_to_simplified_is_opencc_convert() -> None:
     assert len(checked) > 200  # the Traditional texts do change
     for text in traditional + mixed + texts + odd:
         assert to_simplified(text) == reference.convert(text), text
+
+
+def test_normalize_many_converts_the_texts_that_hold_a_changing_character() -> None:
+    """The batch finds the texts holding a character of ``traditional_chars`` in numpy, so a
+    Traditional text first, last, alone among plain ones, or beyond the BMP, is converted."""
+    wide = max(traditional_chars(), key=ord)  # a character beyond the BMP
+    assert ord(wide) > 0xFFFF
+    plain = [t for t in _corpus(40) if traditional_chars().isdisjoint(t)][:50]
+    traditional = ["蘇州大學", f"x{wide}y", "重覆投訴", "ＡＢＣ學工處"]
+    for at in (0, 7, len(plain)):
+        for text in traditional:
+            batch = [*plain[:at], text, *plain[at:]]
+            assert normalize_many(batch) == [normalize(t) for t in batch]
+            assert normalize_many(batch)[at] != text.lower()  # it did change
