@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import accumulate, chain, compress, count, pairwise
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -341,6 +342,12 @@ def _guard_many(
         out[i] = _offsets(_filled(seg, cut, form.holes if form is not None else ()))
 
 
+@lru_cache(maxsize=8)
+def _odd_words(own: frozenset[str]) -> frozenset[str]:
+    """The words of ``own`` that are not words of a cut (``_is_word``): not among its words."""
+    return frozenset(word for word in own if not _is_word(word))
+
+
 def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     """``seg.cut_offsets`` of each normalised text, most of them from one rjieba call over
     the batch (and one more for the alias guard's plain cut of the blocks it looks at)."""
@@ -375,7 +382,7 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         base = _base_dictionary(seg.fast)
         assert base.rjieba is not None  # built with the same fast flag
         exact |= lay.texts_at(guard_suspects(lay, owned, base.rjieba.cut, base.jieba.FREQ))
-    odd = frozenset(word for word in own if not _is_word(word))  # not among ``words``
+    odd = _odd_words(own)
     if odd and not odd.isdisjoint(tokens):
         exact |= lay.texts_at(lay.starts[list(compress(count(), map(odd.__contains__, tokens)))])
     token_bounds = lay.token_bounds()
