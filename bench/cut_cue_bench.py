@@ -31,7 +31,7 @@ BATCH = 512
 
 
 def _load(name: str, path: Path, package: bool = False) -> ModuleType:
-    """A module of the old tree under a name of its own (its imports of ours are this tree's)."""
+    """A module of the old tree under ``name`` (its imports of ours are this tree's)."""
     where = [str(path.parent)] if package else None
     spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=where)
     if spec is None or spec.loader is None:
@@ -40,6 +40,25 @@ def _load(name: str, path: Path, package: bool = False) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _old_segment(tree: Path) -> ModuleType:
+    """The old tree's segment.py with its own segment_dict and segment_batch: they are put in
+    place of this tree's while it loads (its imports bind them), then this tree's go back."""
+    import analysis
+
+    names = ("segment_dict", "segment_batch", "segment")
+    saved = {name: sys.modules[f"analysis.{name}"] for name in names}
+    try:
+        for name in names:
+            path = tree / "analysis" / f"{name}.py"
+            if path.exists():  # a tree older than the split has no segment_dict or _batch
+                setattr(analysis, name, _load(f"analysis.{name}", path))
+        return sys.modules["analysis.segment"]
+    finally:
+        for name, module in saved.items():
+            sys.modules[f"analysis.{name}"] = module
+            setattr(analysis, name, module)
 
 
 def _hits(result: list[list[Any]]) -> list[list[tuple[str, int, str]]]:
@@ -54,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the example's unset secrets are not the point here
     old_tree = Path(args.compare).resolve()
-    old_segment = _load("old_segment", old_tree / "analysis" / "segment.py")
+    old_segment = _old_segment(old_tree)
     old_normalize = _load("old_normalize", old_tree / "analysis" / "normalize.py")
     old_lexicons = _load("old_lexicons", old_tree / "analysis/lexicons/__init__.py", True)
 
