@@ -257,10 +257,12 @@ def _guard_many(
     batch_words: tuple[list[str], list[int], list[int]],
     out: dict[int, Cut],
 ) -> None:
-    """The alias guard for the texts holding one of the institution's words, ``(index, k,
-    piece, cut)`` each: the plain dictionary's cut of only the blocks holding such a word (a
-    word never crosses a block, and neither does a stretch the guard takes), in one call;
-    a block whose two cuts agree needs nothing, and most do."""
+    """The alias guard, exactly, for the texts holding one of the institution's words that
+    ``guard_suspects`` flagged (or whose runs are looked at one by one), ``(index, k, piece,
+    cut)`` each: the plain dictionary's cut of only the blocks holding such a word (a word
+    never crosses a block, and neither does a stretch the guard takes), in one call; a block
+    whose two cuts agree needs nothing. ``batch_words``: the words, offsets and per-text
+    bounds of ``Layout``."""
     base = _base_dictionary(seg.fast)
     assert base.rjieba is not None  # built with the same fast flag
     own, freq, plain_freq = seg.words, seg._dict.jieba.FREQ, base.jieba.FREQ
