@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 from typing import Literal, Protocol
 
 from analysis.segment import Segmenter
+from analysis.word_scan import WordScan
 
 Basis = Literal["place", "person", "matter", "name", "default"]
 BASIS_NAMES = {
@@ -125,6 +127,7 @@ class Router:
         self.default_unit = default_unit
         self.segmenter = segmenter
         self._default: tuple[UnitSpec, Route] | None = None
+        self._scan: WordScan | None = None  # the directory's first words, built at first use
         # first token → [(all tokens, unit id, basis, the word as written)]
         self._index: dict[str, list[tuple[tuple[str, ...], str, Basis, str]]] = {}
         for unit in self.units.values():
@@ -138,15 +141,31 @@ class Router:
                 if tokens:
                     self._index.setdefault(tokens[0], []).append((tokens, unit.id, basis, word))
 
+    def route_many(
+        self, tokens: Sequence[Sequence[str]], texts: Sequence[str], limit: int = 3
+    ) -> list[list[Route]]:
+        """``route`` of each post of a batch; ``texts``: each post's normalised text, or any
+        string holding every word of its cut. A directory word starts with a word of the cut,
+        so a text holding none of those first words, as a substring, routes to the default:
+        one scan of the batch finds the posts to look at (most hold none)."""
+        if self._scan is None:
+            self._scan = WordScan(self._index)
+        hot = self._scan.holding(texts)
+        return [
+            self.route(post, limit) if hot is None or n in hot else self._default_routes()
+            for n, post in enumerate(tokens)
+        ]
+
     def route(self, tokens: Sequence[str], limit: int = 3) -> list[Route]:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
         found: dict[str, dict[tuple[Basis, str], None]] = {}
         # Most posts hold no directory word: one pass in C over the tokens tells.
         if not self._index.keys().isdisjoint(tokens):
-            # Only positions whose token starts a directory word (one set operation).
+            # Only positions whose token starts a directory word (one set operation), picked
+            # in C.
             starting = self._index.keys() & set(tokens)
-            for i in [i for i, token in enumerate(tokens) if token in starting]:
+            for i in compress(count(), map(starting.__contains__, tokens)):
                 for words, unit_id, basis, word in self._index[tokens[i]]:
                     if tuple(tokens[i : i + len(words)]) == words:
                         found.setdefault(unit_id, {})[(basis, word)] = None
@@ -160,6 +179,10 @@ class Router:
             routes.sort(key=lambda r: (-r.score, order.index(r.unit_id)))
         if routes:
             return routes[:limit]
+        return self._default_routes()
+
+    def _default_routes(self) -> list[Route]:
+        """What a post without a match gets (a new list each time: the caller's to keep)."""
         if self.default_unit is None:
             return []
         return [self._default_route(self.default_unit)]

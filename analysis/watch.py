@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import chain, compress, count, repeat
-from operator import contains
+from itertools import chain
 from typing import Literal, Protocol
 
-import ahocorasick_rs
-
-from analysis.normalize import normalize
-from analysis.segment import Segmenter, Token
+from analysis.segment import Segmenter
+from analysis.watch_post import Cut, FieldName, Hit, PostTokens
 from analysis.watch_syntax import (
     All,
     Any,
@@ -27,9 +24,12 @@ from analysis.watch_syntax import (
     term,
     true_without_words,
 )
+from analysis.word_scan import WordScan
 
 __all__ = [
     "GROUPS",
+    "Cut",
+    "FieldName",
     "GroupResult",
     "Hit",
     "PostTokens",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 Scope = Literal["title", "body", "both"]
-FieldName = Literal["title", "body"]
 GROUPS = ("subject", "place", "event")  # 主体词, 地域词, 事件词; "exclude" is 排除词
 GROUP_NAMES = {"subject": "主体词", "place": "地域词", "event": "事件词", "exclude": "排除词"}
 _FIELDS: dict[str, tuple[FieldName, ...]] = {
@@ -116,18 +115,6 @@ def spec_from_model(rule: _WatchRuleModel) -> WatchSpec:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A rule word found in a post: the word as the rule writes it, the field, the offsets in
-    the normalised field text, and the group it belongs to (group form)."""
-
-    word: str
-    field: FieldName
-    start: int
-    end: int
-    group: str = ""
-
-
-@dataclass(frozen=True)
 class GroupResult:
     group: str  # subject / place / event / exclude
     words: tuple[str, ...]  # the words found (exclude: the ones that blocked the match)
@@ -144,91 +131,6 @@ class RuleMatch:
     blocked_by: tuple[Hit, ...] = ()
     groups: tuple[GroupResult, ...] = ()
     reason: str = ""
-
-
-Cut = tuple[list[str], list[int]]  # a field's words and their start offsets
-
-
-class PostTokens:
-    """A post's words per field (offsets in the normalised field text), with sub-words (食堂
-    in 三食堂) kept apart from the cut. Built from one cut per field; the Token lists are
-    made only when asked for (matching needs the words, and offsets only for hits)."""
-
-    def __init__(self, segmenter: Segmenter, cuts: dict[FieldName, Cut]) -> None:
-        self.segmenter = segmenter
-        self.cuts = cuts
-        self._fields: dict[FieldName, list[Token]] | None = None
-
-    @classmethod
-    def of(cls, segmenter: Segmenter, title: str = "", body: str = "") -> PostTokens:
-        texts: tuple[tuple[FieldName, str], ...] = (("title", title), ("body", body))
-        return cls(
-            segmenter,
-            {
-                name: segmenter.cut_offsets(normalize(text)) if text else ([], [])
-                for name, text in texts
-            },
-        )
-
-    @property
-    def fields(self) -> dict[FieldName, list[Token]]:
-        if self._fields is None:
-            self._fields = {
-                name: [Token(w, s, s + len(w)) for w, s in zip(words, starts, strict=True)]
-                for name, (words, starts) in self.cuts.items()
-            }
-        return self._fields
-
-    @property
-    def subwords(self) -> dict[FieldName, list[Token]]:
-        return {name: self.segmenter.subword_tokens(ts) for name, ts in self.fields.items()}
-
-    def cut_words(self) -> set[str]:
-        """The distinct words of the cut, sub-words left out."""
-        out: set[str] = set()
-        for words, _ in self.cuts.values():
-            out.update(words)
-        return out
-
-    def find(self, tokens: tuple[str, ...], inside: bool = True) -> list[Hit]:
-        """Occurrences of a token sequence: one word may also be a sub-word (``inside``
-        False: the caller knows no word holds it); several words must follow one another in
-        the cut. (The caller names the hits' word.)"""
-        text = ""
-        hits: list[Hit] = []
-        first, n = tokens[0], len(tokens)
-        for name, (words, starts) in self.cuts.items():
-            if first in words:  # then its places, found in C (list.index)
-                for i in _positions(words, first):
-                    if n == 1:
-                        hits.append(Hit(text, name, starts[i], starts[i] + len(first)))
-                    elif tuple(words[i : i + n]) == tokens:
-                        end = starts[i + n - 1] + len(words[i + n - 1])
-                        hits.append(Hit(text, name, starts[i], end))
-            if n == 1 and inside:
-                subwords = self.segmenter.subwords
-                # A sub-word is a slice of the word: the words holding it picked in C.
-                for i in compress(count(), map(contains, words, repeat(first))):
-                    word = words[i]
-                    if len(word) > 2:
-                        hits += [
-                            Hit(text, name, starts[i] + at, starts[i] + at + len(first))
-                            for at, gram in subwords(word)
-                            if gram == first
-                        ]
-        return hits
-
-
-def _positions(words: list[str], word: str) -> list[int]:
-    """Every index of ``word`` in ``words``."""
-    out: list[int] = []
-    at = -1
-    while True:
-        try:
-            at = words.index(word, at + 1)
-        except ValueError:
-            return out
-        out.append(at)
 
 
 _Window = tuple[FieldName, int, int] | None
@@ -283,7 +185,7 @@ class RuleSet:
         # Every word of a positive term: a post holding none (nor a word holding a one-word
         # term inside) can match no rule but those of ``_always``.
         self._rule_words = frozenset(chain.from_iterable(self._by_word))
-        self._aho: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._scan = WordScan(self._rule_words)
         self._no_rule_subwords: set[str] = set()
         self._rule_subwords_of: dict[str, frozenset[str]] = {}
 
@@ -381,33 +283,11 @@ class RuleSet:
             return [self.match(PostTokens(self.segmenter, cut)) for cut in cuts]
         if texts is None:
             texts = ["\n".join("".join(words) for words, _ in cut.values()) for cut in cuts]
-        aho = self._scanner()
-        # UTF-8 (surrogatepass: any str encodes): a substring stays one, and bytes scan in
-        # about half the time of str.
-        data = "\x00".join(texts).encode("utf-8", "surrogatepass")
-        if aho is None or data.count(b"\x00") != len(texts) - 1:  # a post holds \x00
-            return [self.match(PostTokens(self.segmenter, cut)) for cut in cuts]
-        hot: set[int] = set()
-        post, done = 0, 0
-        for _, start, _ in aho.find_matches_as_indexes(data):  # in order: count separators
-            post += data.count(b"\x00", done, start)
-            done = start
-            hot.add(post)
+        hot = self._scan.holding(texts)
         return [
-            self.match(PostTokens(self.segmenter, cut)) if n in hot else []
+            self.match(PostTokens(self.segmenter, cut)) if hot is None or n in hot else []
             for n, cut in enumerate(cuts)
         ]
-
-    def _scanner(self) -> ahocorasick_rs.BytesAhoCorasick | None:
-        """Finds the rule words (every word of a term not under NOT) in UTF-8 text, built
-        once; None if a word is empty or holds the batch's separator."""
-        words = self._rule_words
-        if self._aho is None and all(words) and not any("\x00" in word for word in words):
-            self._aho = ahocorasick_rs.BytesAhoCorasick(
-                [w.encode("utf-8", "surrogatepass") for w in sorted(words)],
-                implementation=ahocorasick_rs.Implementation.DFA,
-            )
-        return self._aho
 
     def _rule_subwords(self, present: set[str]) -> set[str]:
         """The one-word rule terms that are sub-words of the post's words (食堂 in 三食堂).
