@@ -231,7 +231,7 @@ class Analyzer:
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         """Each stage runs over the whole batch (numpy or one C-level pass where it can); only
-        folding and severity go post by post."""
+        routing, folding and severity go post by post."""
         # A batch makes some 100,000 short-lived objects and no reference cycles: the cyclic
         # collector, run every 700 of them, would walk the batch's live lists and results
         # again and again (a tenth of the CPU). It is paused for the batch and collects what
@@ -265,25 +265,19 @@ class Analyzer:
         norms, starts = cue_input(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
-        # Watch rules and the unit directory: one scan of the batch each finds the posts
-        # holding one of their words, and only those are looked at.
-        texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
         matched: list[list[RuleMatch]] = [[] for _ in items]
-        if plan.rules is not None:
+        if plan.rules is not None:  # one scan of the batch finds the posts holding a rule word
+            texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
             fields: list[dict[FieldName, Cut]] = [
                 {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
             ]
             matched = plan.rules.match_many(fields, texts)
-        units: list[list[Route]] = [[] for _ in items]
-        if plan.router is not None:
-            units = plan.router.route_many(cut_words, texts)
         return [
             self._one(plan, *post)
             for post in zip(
                 items,
                 cuts,
                 matched,
-                units,
                 cut_words,
                 words,
                 keywords,
@@ -301,7 +295,6 @@ class Analyzer:
         item: Item,
         cut: _Cut,
         matched: list[RuleMatch],
-        units: list[Route],
         cut_words: list[str],
         words: list[str],
         keywords: list[Keyword],
@@ -313,6 +306,7 @@ class Analyzer:
         # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
         # the cue words and the unit directory.
         category = self.categorizer.classify_hits(cues)
+        units = plan.router.route(cut_words) if plan.router is not None else []
         cluster, folded = self._fold(item, signed)
         negativity = 1.0 - mood.score
         check_negativity(negativity)  # as SeverityInput would

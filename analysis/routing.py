@@ -9,7 +9,6 @@ from itertools import compress, count
 from typing import Literal, Protocol
 
 from analysis.segment import Segmenter
-from analysis.word_scan import WordScan
 
 Basis = Literal["place", "person", "matter", "name", "default"]
 BASIS_NAMES = {
@@ -127,7 +126,6 @@ class Router:
         self.default_unit = default_unit
         self.segmenter = segmenter
         self._default: tuple[UnitSpec, Route] | None = None
-        self._scan: WordScan | None = None  # the directory's first words, built at first use
         # first token → [(all tokens, unit id, basis, the word as written)]
         self._index: dict[str, list[tuple[tuple[str, ...], str, Basis, str]]] = {}
         for unit in self.units.values():
@@ -141,32 +139,16 @@ class Router:
                 if tokens:
                     self._index.setdefault(tokens[0], []).append((tokens, unit.id, basis, word))
 
-    def route_many(
-        self, tokens: Sequence[Sequence[str]], texts: Sequence[str], limit: int = 3
-    ) -> list[list[Route]]:
-        """``route`` of each post of a batch; ``texts``: each post's normalised text, or any
-        string holding every word of its cut. A directory word starts with a word of the cut,
-        so a text holding none of those first words, as a substring, routes to the default:
-        one scan of the batch finds the posts to look at (most hold none)."""
-        if self._scan is None:
-            self._scan = WordScan(self._index)
-        hot = self._scan.holding(texts)
-        return [
-            self.route(post, limit) if hot is None or n in hot else self._default_routes()
-            for n, post in enumerate(tokens)
-        ]
-
     def route(self, tokens: Sequence[str], limit: int = 3) -> list[Route]:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
         found: dict[str, dict[tuple[Basis, str], None]] = {}
+        index = self._index
         # Most posts hold no directory word: one pass in C over the tokens tells.
-        if not self._index.keys().isdisjoint(tokens):
-            # Only positions whose token starts a directory word (one set operation), picked
-            # in C.
-            starting = self._index.keys() & set(tokens)
-            for i in compress(count(), map(starting.__contains__, tokens)):
-                for words, unit_id, basis, word in self._index[tokens[i]]:
+        if not index.keys().isdisjoint(tokens):
+            # Only positions whose token starts a directory word, picked in C.
+            for i in compress(count(), map(index.__contains__, tokens)):
+                for words, unit_id, basis, word in index[tokens[i]]:
                     if tuple(tokens[i : i + len(words)]) == words:
                         found.setdefault(unit_id, {})[(basis, word)] = None
         routes = []
@@ -179,10 +161,6 @@ class Router:
             routes.sort(key=lambda r: (-r.score, order.index(r.unit_id)))
         if routes:
             return routes[:limit]
-        return self._default_routes()
-
-    def _default_routes(self) -> list[Route]:
-        """What a post without a match gets (a new list each time: the caller's to keep)."""
         if self.default_unit is None:
             return []
         return [self._default_route(self.default_unit)]
@@ -208,14 +186,22 @@ class Router:
 
 
 def _strongest_first(evidence: dict[tuple[Basis, str], None]) -> tuple[Reason, ...]:
-    reasons = [Reason(basis, word) for basis, word in evidence]
-    order = list(WEIGHTS)
-    reasons.sort(key=lambda r: order.index(r.basis))
-    # A word listed twice for one unit (as place and as matter) counts once, as the stronger.
+    if len(evidence) == 1:  # most units of a post: one word
+        ((basis, word),) = evidence
+        return (Reason(basis, word),)
+    # A word listed twice for one unit (as place and as matter) counts once, as the stronger
+    # (the sort is stable: among equals, the order the words were found in).
     seen: set[str] = set()
     unique = []
-    for reason in reasons:
-        if reason.word not in seen:
-            seen.add(reason.word)
-            unique.append(reason)
+    for basis, word in sorted(evidence, key=_rank):
+        if word not in seen:
+            seen.add(word)
+            unique.append(Reason(basis, word))
     return tuple(unique)
+
+
+_RANKS = {basis: rank for rank, basis in enumerate(WEIGHTS)}
+
+
+def _rank(evidence: tuple[Basis, str]) -> int:
+    return _RANKS[evidence[0]]

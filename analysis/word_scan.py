@@ -1,5 +1,5 @@
 """Which posts of a batch hold any of a few words as a substring, in one Aho-Corasick pass:
-the watch rules and the unit directory look closer only at those (most posts hold none)."""
+the watch rules look closer only at those (most posts hold none)."""
 
 from __future__ import annotations
 

@@ -243,12 +243,6 @@ def _stages(
             return rules.match_many(fields, [f"{c.title}\n{c.body}" for c in cut])
         return [rules.match(PostTokens(plan.segmenter, f)) for f in fields]
 
-    def route(cut: list[_Cut], words: list[list[str]]) -> object:
-        assert router is not None
-        if hasattr(router, "route_many"):  # the batch as the analyzer runs it (older trees: not)
-            return router.route_many(words, [f"{c.title}\n{c.body}" for c in cut])
-        return [router.route(w) for w in words]
-
     def whole() -> None:
         analyzer.folder = Folder()
         for batch in batches:
@@ -276,7 +270,7 @@ def _stages(
         ],
         "repost folding": fold,
         "watch rules": lambda: rules and [watch(cut) for cut in cuts],
-        "routing": lambda: router and [route(cut, w) for cut, w in zip(cuts, words, strict=True)],
+        "routing": lambda: router and [router.route(w) for batch in words for w in batch],
         "severity": severity,
     }
     total = _best_cpu(whole)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.analyzer import Item, _cut_many
 from analysis.routing import Router, RoutingError, UnitSpec, unit_from_model
 from analysis.segment import Segmenter
-from tests.analysis.test_segment import _corpus
 
 UNITS = [
     UnitSpec(
@@ -103,18 +101,9 @@ def test_adapter_from_settings_unit() -> None:
     assert spec.places == ("三食堂",) and spec.liaison == "赵磊"
 
 
-@pytest.mark.parametrize("default", ["publicity", None])
-def test_batch_routes_equal_post_by_post(default: str | None) -> None:
-    """``route_many`` (one scan for the posts holding a directory word) gives ``route``."""
-    words = [w for u in UNITS for w in (u.name, *u.aliases, *u.keywords, *u.places, *u.people)]
-    router = Router(UNITS, Segmenter(words), default_unit=default)
-    texts = [*_corpus(300), "三食堂饭菜太贵，东校区南门打架", "", "孙处说考试作弊"]
-    texts += [f"{t[:30]}东校区食堂{t[30:60]}" for t in texts[:100]]
-    texts += ["这\x00那 保卫处"]  # the scan's separator in a post: its batch post by post
-    cuts = _cut_many(router.segmenter, [Item(text=t, title=t[:6]) for t in texts])
-    tokens = [c.title_cut[0] + c.body_cut[0] for c in cuts]
-    joined = [f"{c.title}\n{c.body}" for c in cuts]
-    got = router.route_many(tokens[:-3], joined[:-3]) + router.route_many(tokens[-3:], joined[-3:])
-    assert got == [router.route(t) for t in tokens]
-    assert sum(bool(r) and r[0].unit_id != "publicity" for r in got) > 100  # posts do route
-    assert len({id(r) for r in got}) == len(got)  # each post its own list
+def test_a_word_listed_twice_counts_once_as_the_stronger() -> None:
+    unit = UnitSpec("canteen", "饮食中心", keywords=("三食堂", "饭菜"), places=("三食堂",))
+    router = Router([unit], Segmenter(["三食堂", "饮食中心"]))
+    (route,) = router.route_text("饭菜难吃，三食堂")
+    assert route.reason == "地点: 三食堂; 事项: 饭菜"
+    assert route.score == 3 + 1
