@@ -27,6 +27,9 @@ PRIORITY = (
 )
 
 
+_CATEGORIES = tuple(Category)  # iterating the enum itself is slower than a tuple
+
+
 @dataclass(frozen=True)
 class CategoryResult:
     category: Category
@@ -87,7 +90,7 @@ class Categorizer:
         if not found:  # most posts: one shared answer (frozen, its scores read-only)
             return self._nothing
         # Every category in Category's order; one without cues scores sum(()) (0) as before.
-        scores = {c: sum(found[c].values()) if c in found else 0 for c in Category}
+        scores = {c: sum(found[c].values()) if c in found else 0 for c in _CATEGORIES}
         best = PRIORITY[0]
         for category in PRIORITY:  # the highest; on a tie the first in PRIORITY
             if scores[category] > scores[best]:

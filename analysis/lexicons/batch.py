@@ -227,25 +227,24 @@ def find_many(
         hits = [hit for _, hit in sorted(pairs, key=_first)] if pairs else []
         chosen = patterns.get(post)
         if chosen is not None:
-            # Only the patterns whose every required element the post holds: the needle is
-            # one of them, and most patterns run on its post find nothing (看 of 都去看).
-            chosen = {p for p in chosen if _holds_all(norm, elements[p])}
+            # Only the patterns whose every other required element the post holds too: most
+            # patterns run on their needle's posts find nothing (看 of 都去看).
+            kept: set[int] = set()
+            for p in chosen:
+                for some in elements[p]:
+                    for needle in some:
+                        if needle in norm:
+                            break
+                    else:  # none of this element's strings: no match can be here
+                        break
+                else:
+                    kept.add(p)
+            chosen = kept
         if chosen or always or (hits and "@" in norm):
             chosen = (chosen or set()) | always
             hits = matcher._pattern_hits(norm, hits, (words[post], starts[post]), sorted(chosen))
         out.append(hits)
     return out
-
-
-def _holds_all(norm: str, elements: Sequence[tuple[str, ...]]) -> bool:
-    """Whether ``norm`` holds one of the strings of each element (a match needs them all)."""
-    for some in elements:
-        for needle in some:
-            if needle in norm:
-                break
-        else:
-            return False
-    return True
 
 
 def _first(pair: tuple[tuple[int, int, int], Hit]) -> tuple[int, int, int]:
