@@ -8,7 +8,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import accumulate, compress
+from itertools import accumulate, compress, product
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ahocorasick_rs
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # Inline flags, escaped brackets, brackets inside a class: beyond required_needles' reading.
 _BEYOND = re.compile(r"\(\?[aiLmsux]|\\[()\[\]]|\[[^\]]*[()\[]")
+# The least count of a {n,m} quantifier.
+_LEAST = re.compile(r"\{(\d+)")
 # Joins the posts for the one pass: no cue word or needle holds it, so none spans two posts.
 _SEP = "\x00"
 
@@ -37,7 +39,8 @@ def required_needles(pattern: str) -> tuple[str, ...] | None:
 def required_elements(pattern: str) -> list[tuple[str, ...]]:
     """The elements every match of ``pattern`` holds, each as the strings one of which it
     matches: a literal run, a plain character class or a group of literal alternatives that
-    no quantifier makes optional. Empty if the pattern is beyond this reading (an
+    no quantifier makes optional (a character or a small class asked for n times in a row,
+    [!！]{3,}, gives the strings of n). Empty if the pattern is beyond this reading (an
     alternation at the top, inline flags)."""
     if _top_level_alternation(pattern) or _BEYOND.search(pattern):
         return []
@@ -75,8 +78,9 @@ def required_elements(pattern: str) -> list[tuple[str, ...]]:
             at += 1
         quantified = pattern[at : at + 1] in ("?", "*", "+", "{")
         optional = _optional(pattern[at:])
+        times = _least(pattern[at:])  # at least this many in a row ([!！]{3,}: 3)
         if some is not None and len(some) == 1 and len(some[0]) == 1 and not optional:
-            run += some[0]
+            run += some[0] * times
             if quantified:  # the run goes no further than a repeated character
                 elements.append((run,))
                 run = ""
@@ -85,12 +89,21 @@ def required_elements(pattern: str) -> list[tuple[str, ...]]:
                 elements.append((run,))
                 run = ""
             if some is not None and not optional:
+                if times > 1 and all(len(one) == 1 for one in some) and len(some) ** times <= 16:
+                    some = tuple(map("".join, product(some, repeat=times)))
                 elements.append(some)
         if quantified:
             at = _after_quantifier(pattern, at)
     if run:
         elements.append((run,))
     return elements
+
+
+def _least(rest: str) -> int:
+    """How many times in a row a ``{n,...}`` quantifier at the start of ``rest`` asks for at
+    least (1 for any other, or none)."""
+    found = _LEAST.match(rest)
+    return max(1, int(found.group(1))) if found else 1
 
 
 def _after_quantifier(pattern: str, at: int) -> int:
