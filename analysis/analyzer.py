@@ -29,7 +29,7 @@ from analysis.severity import (
     escalation_matcher,
     escalation_words_of,
 )
-from analysis.watch import PostTokens, RuleMatch, RuleSet
+from analysis.watch import Cut, FieldName, RuleMatch, RuleSet
 
 _NO_CUT: tuple[list[str], list[int]] = ([], [])
 
@@ -231,7 +231,7 @@ class Analyzer:
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         """Each stage runs over the whole batch (numpy or one C-level pass where it can); only
-        the rule matching, routing, folding and severity go post by post."""
+        routing, folding and severity go post by post."""
         # A batch makes some 100,000 short-lived objects and no reference cycles: the cyclic
         # collector, run every 700 of them, would walk the batch's live lists and results
         # again and again (a tenth of the CPU). It is paused for the batch and collects what
@@ -265,11 +265,19 @@ class Analyzer:
         norms, starts = cue_input(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
+        matched: list[list[RuleMatch]] = [[] for _ in items]
+        if plan.rules is not None:  # one scan of the batch finds the posts holding a rule word
+            texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
+            fields: list[dict[FieldName, Cut]] = [
+                {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
+            ]
+            matched = plan.rules.match_many(fields, texts)
         return [
             self._one(plan, *post)
             for post in zip(
                 items,
                 cuts,
+                matched,
                 cut_words,
                 words,
                 keywords,
@@ -286,6 +294,7 @@ class Analyzer:
         plan: _Plan,
         item: Item,
         cut: _Cut,
+        matched: list[RuleMatch],
         cut_words: list[str],
         words: list[str],
         keywords: list[Keyword],
@@ -296,10 +305,6 @@ class Analyzer:
     ) -> Analysis:
         # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
         # the cue words and the unit directory.
-        matched: list[RuleMatch] = []
-        if plan.rules is not None:
-            post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
-            matched = plan.rules.match(post)
         category = self.categorizer.classify_hits(cues)
         units = plan.router.route(cut_words) if plan.router is not None else []
         cluster, folded = self._fold(item, signed)

@@ -27,6 +27,9 @@ PRIORITY = (
 )
 
 
+_CATEGORIES = tuple(Category)  # iterating the enum itself is slower than a tuple
+
+
 @dataclass(frozen=True)
 class CategoryResult:
     category: Category
@@ -48,6 +51,8 @@ class Categorizer:
         self._weights = weights
         self.min_score = min_score
         self._matcher = CueMatcher(weights)
+        nothing = MappingProxyType(dict.fromkeys(Category, 0))
+        self._nothing = CategoryResult(Category.OTHER, (), nothing)
 
     @classmethod
     def from_lexicon(cls, name: str = "category.tsv", min_score: float = MIN_SCORE) -> Categorizer:
@@ -72,21 +77,31 @@ class Categorizer:
 
     def classify_hits(self, hits: Iterable[Hit]) -> CategoryResult:
         """``classify`` from the cue hits of ``matcher`` already found in the post."""
-        found: dict[Category, dict[str, float]] = {c: {} for c in Category}
+        found: dict[Category, dict[str, float]] = {}
         shown: dict[str, str] = {}
+        weights = self._weights
         for hit in hits:
-            shown.setdefault(hit.cue, hit.shown)
-            for category, weight in self._weights[hit.cue].items():
+            cue = hit.cue
+            if cue not in shown:
+                shown[cue] = hit.shown
+            for category, weight in weights[cue].items():
                 # A cue counts once however often it appears: repetition is not evidence.
-                found[category][hit.cue] = weight
-        scores = {c: sum(cues.values()) for c, cues in found.items()}
-        best = max(PRIORITY, key=lambda c: (scores[c], -PRIORITY.index(c)))
+                found.setdefault(category, {})[cue] = weight
+        if not found:  # most posts: one shared answer (frozen, its scores read-only)
+            return self._nothing
+        # Every category in Category's order; one without cues scores sum(()) (0) as before.
+        scores = {c: sum(found[c].values()) if c in found else 0 for c in _CATEGORIES}
+        best = PRIORITY[0]
+        for category in PRIORITY:  # the highest; on a tie the first in PRIORITY
+            if scores[category] > scores[best]:
+                best = category
         if scores[best] < self.min_score:
             # "other" as the fallback: nothing decided it, so no cue to show.
             return CategoryResult(Category.OTHER, (), MappingProxyType(scores))
         # "other" may also win on its own cues (辟谣, 系谣言, 经核查): they are shown like any
         # class's, so an analyst sees why a post holding 造谣 was judged other.
-        cues = sorted(found[best], key=lambda cue: -found[best][cue])
+        won = found[best]
+        cues = sorted(won, key=lambda cue: -won[cue])
         return CategoryResult(best, tuple(shown[c] for c in cues), MappingProxyType(scores))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 from typing import Literal, Protocol
 
 from analysis.segment import Segmenter
@@ -142,12 +143,12 @@ class Router:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
         found: dict[str, dict[tuple[Basis, str], None]] = {}
+        index = self._index
         # Most posts hold no directory word: one pass in C over the tokens tells.
-        if not self._index.keys().isdisjoint(tokens):
-            # Only positions whose token starts a directory word (one set operation).
-            starting = self._index.keys() & set(tokens)
-            for i in [i for i, token in enumerate(tokens) if token in starting]:
-                for words, unit_id, basis, word in self._index[tokens[i]]:
+        if not index.keys().isdisjoint(tokens):
+            # Only positions whose token starts a directory word, picked in C.
+            for i in compress(count(), map(index.__contains__, tokens)):
+                for words, unit_id, basis, word in index[tokens[i]]:
                     if tuple(tokens[i : i + len(words)]) == words:
                         found.setdefault(unit_id, {})[(basis, word)] = None
         routes = []
@@ -185,14 +186,22 @@ class Router:
 
 
 def _strongest_first(evidence: dict[tuple[Basis, str], None]) -> tuple[Reason, ...]:
-    reasons = [Reason(basis, word) for basis, word in evidence]
-    order = list(WEIGHTS)
-    reasons.sort(key=lambda r: order.index(r.basis))
-    # A word listed twice for one unit (as place and as matter) counts once, as the stronger.
+    if len(evidence) == 1:  # most units of a post: one word
+        ((basis, word),) = evidence
+        return (Reason(basis, word),)
+    # A word listed twice for one unit (as place and as matter) counts once, as the stronger
+    # (the sort is stable: among equals, the order the words were found in).
     seen: set[str] = set()
     unique = []
-    for reason in reasons:
-        if reason.word not in seen:
-            seen.add(reason.word)
-            unique.append(reason)
+    for basis, word in sorted(evidence, key=_rank):
+        if word not in seen:
+            seen.add(word)
+            unique.append(Reason(basis, word))
     return tuple(unique)
+
+
+_RANKS = {basis: rank for rank, basis in enumerate(WEIGHTS)}
+
+
+def _rank(evidence: tuple[Basis, str]) -> int:
+    return _RANKS[evidence[0]]

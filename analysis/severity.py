@@ -169,9 +169,16 @@ def escalation_words_of(hits: Iterable[Hit]) -> list[str]:
 def _step(value: float, steps: Steps) -> float:
     points = 0.0
     for at_least, step_points in steps:
-        if value >= at_least:
-            points = step_points
+        if not value >= at_least:  # ascending: no later step is reached either (nor by NaN)
+            break
+        points = step_points
     return points
+
+
+@lru_cache(maxsize=16)
+def _thresholds(major_at: float, especially_at: float, major: str, especially: str) -> str:
+    """The end of the score reason: the same for every post under one policy."""
+    return f" (≥{major_at:g} {major}, ≥{especially_at:g} {especially})"
 
 
 def assess(signals: SeverityInput, policy: SeverityPolicy | None = None) -> Assessment:
@@ -263,7 +270,12 @@ def assess_signals(
     if not reasons:
         reasons.append("无升级信号")
     reasons.append(
-        f"得分 {score:g} (≥{policy.major_at:g} {names[Severity.MAJOR]}, "
-        f"≥{policy.especially_major_at:g} {names[Severity.ESPECIALLY_MAJOR]})"
+        f"得分 {score:g}"
+        + _thresholds(
+            policy.major_at,
+            policy.especially_major_at,
+            names[Severity.MAJOR],
+            names[Severity.ESPECIALLY_MAJOR],
+        )
     )
     return Assessment(tier, names[tier], score, tuple(reasons))

@@ -4,16 +4,32 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Literal, Protocol
 
-from analysis.normalize import normalize
-from analysis.segment import Segmenter, Token
-from analysis.watch_syntax import All, Any, Node, Not, RuleSyntaxError, Term, parse, term
+from analysis.segment import Segmenter
+from analysis.watch_post import Cut, FieldName, Hit, PostTokens
+from analysis.watch_syntax import (
+    All,
+    Any,
+    Node,
+    Not,
+    RuleSyntaxError,
+    Term,
+    all_terms,
+    parse,
+    positive_terms,
+    term,
+    true_without_words,
+)
+from analysis.word_scan import WordScan
 
 __all__ = [
     "GROUPS",
+    "Cut",
+    "FieldName",
     "GroupResult",
     "Hit",
     "PostTokens",
@@ -27,7 +43,6 @@ __all__ = [
 ]
 
 Scope = Literal["title", "body", "both"]
-FieldName = Literal["title", "body"]
 GROUPS = ("subject", "place", "event")  # 主体词, 地域词, 事件词; "exclude" is 排除词
 GROUP_NAMES = {"subject": "主体词", "place": "地域词", "event": "事件词", "exclude": "排除词"}
 _FIELDS: dict[str, tuple[FieldName, ...]] = {
@@ -100,18 +115,6 @@ def spec_from_model(rule: _WatchRuleModel) -> WatchSpec:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A rule word found in a post: the word as the rule writes it, the field, the offsets in
-    the normalised field text, and the group it belongs to (group form)."""
-
-    word: str
-    field: FieldName
-    start: int
-    end: int
-    group: str = ""
-
-
-@dataclass(frozen=True)
 class GroupResult:
     group: str  # subject / place / event / exclude
     words: tuple[str, ...]  # the words found (exclude: the ones that blocked the match)
@@ -130,84 +133,10 @@ class RuleMatch:
     reason: str = ""
 
 
-Cut = tuple[list[str], list[int]]  # a field's words and their start offsets
-
-
-class PostTokens:
-    """A post's words per field (offsets in the normalised field text), with sub-words (食堂
-    in 三食堂) kept apart from the cut. Built from one cut per field; the Token lists are
-    made only when asked for (matching needs the words, and offsets only for hits)."""
-
-    def __init__(self, segmenter: Segmenter, cuts: dict[FieldName, Cut]) -> None:
-        self.segmenter = segmenter
-        self.cuts = cuts
-        self._fields: dict[FieldName, list[Token]] | None = None
-
-    @classmethod
-    def of(cls, segmenter: Segmenter, title: str = "", body: str = "") -> PostTokens:
-        texts: tuple[tuple[FieldName, str], ...] = (("title", title), ("body", body))
-        return cls(
-            segmenter,
-            {
-                name: segmenter.cut_offsets(normalize(text)) if text else ([], [])
-                for name, text in texts
-            },
-        )
-
-    @property
-    def fields(self) -> dict[FieldName, list[Token]]:
-        if self._fields is None:
-            self._fields = {
-                name: [Token(w, s, s + len(w)) for w, s in zip(words, starts, strict=True)]
-                for name, (words, starts) in self.cuts.items()
-            }
-        return self._fields
-
-    @property
-    def subwords(self) -> dict[FieldName, list[Token]]:
-        return {name: self.segmenter.subword_tokens(ts) for name, ts in self.fields.items()}
-
-    def cut_words(self) -> set[str]:
-        """The distinct words of the cut, sub-words left out."""
-        out: set[str] = set()
-        for words, _ in self.cuts.values():
-            out.update(words)
-        return out
-
-    def find(self, tokens: tuple[str, ...]) -> list[Hit]:
-        """Occurrences of a token sequence: one word may also be a sub-word; several words
-        must follow one another in the cut. (The caller names the hits' word.)"""
-        text = ""
-        hits: list[Hit] = []
-        first, n = tokens[0], len(tokens)
-        for name, (words, starts) in self.cuts.items():
-            if n == 1:
-                if first in words:
-                    hits += [
-                        Hit(text, name, starts[i], starts[i] + len(first))
-                        for i, word in enumerate(words)
-                        if word == first
-                    ]
-                subwords = self.segmenter.subwords
-                hits += [
-                    Hit(text, name, starts[i] + at, starts[i] + at + len(first))
-                    for i, word in enumerate(words)
-                    if len(word) > 2 and first in word  # a sub-word is a slice of the word
-                    for at, gram in subwords(word)
-                    if gram == first
-                ]
-                continue
-            if first not in words:
-                continue
-            for i in range(len(words) - n + 1):
-                if words[i] == first and tuple(words[i : i + n]) == tokens:
-                    hits.append(
-                        Hit(text, name, starts[i], starts[i + n - 1] + len(words[i + n - 1]))
-                    )
-        return hits
-
-
 _Window = tuple[FieldName, int, int] | None
+_FieldsOf = Callable[[tuple[str, ...]], set[FieldName]]  # a term's words -> fields holding it
+# (the terms found in scope, where a term is found) -> whether a rule holds
+_Holds = Callable[[set[tuple[str, ...]], _FieldsOf], bool]
 
 
 @dataclass
@@ -245,8 +174,18 @@ class RuleSet:
                 if spec.id not in self._by_word[t.tokens]:
                     self._by_word[t.tokens].append(spec.id)
         self._always = [r for r, c in self.rules.items() if not c.needs_positive]
+        # Each rule's truth in scope ignoring proximity (a necessary condition when there is
+        # one), compiled once: the positive terms' part is read off the found terms' set.
+        self._holds = {
+            rule_id: _holds(c.tree, _FIELDS[c.spec.scope], self._by_word.keys())
+            for rule_id, c in self.rules.items()
+        }
         # One-word terms, which may also be found as a sub-word of a longer word.
         self._single_terms = frozenset(t[0] for t in self._by_word if len(t) == 1)
+        # Every word of a positive term: a post holding none (nor a word holding a one-word
+        # term inside) can match no rule but those of ``_always``.
+        self._rule_words = frozenset(chain.from_iterable(self._by_word))
+        self._scan = WordScan(self._rule_words)
         self._no_rule_subwords: set[str] = set()
         self._rule_subwords_of: dict[str, frozenset[str]] = {}
 
@@ -267,9 +206,8 @@ class RuleSet:
                 tree = self._groups(spec)
         except RuleSyntaxError as exc:
             raise RuleError(spec.id, str(exc), exc.position) from None
-        positive: list[Term] = []
-        _collect(tree, False, positive)
-        return _Compiled(spec, tree, positive, not _satisfiable_without_words(tree))
+        positive = positive_terms(tree)
+        return _Compiled(spec, tree, positive, not true_without_words(tree))
 
     def _groups(self, spec: WatchSpec) -> Node:
         items: list[Node] = []
@@ -296,14 +234,15 @@ class RuleSet:
     def match(self, post: PostTokens) -> list[RuleMatch]:
         """The rules the post matches, in rule order, each with its hits."""
         present = post.cut_words()
-        present |= self._rule_subwords(present)
+        inside = self._rule_subwords(present)  # the one-word terms some word holds
+        present |= inside
         found: dict[tuple[str, ...], list[Hit]] = {}
         candidates = set(self._always)
         # Only the post's words that start a rule word, picked by one set operation (C).
         for word in present & self._by_first.keys():
             for tokens in self._by_first[word]:
                 if all(t in present for t in tokens[1:]):
-                    hits = post.find(tokens)
+                    hits = post.find(tokens, len(tokens) > 1 or word in inside)
                     if hits:
                         found[tokens] = hits
                         candidates.update(self._by_word[tokens])
@@ -315,32 +254,57 @@ class RuleSet:
                 where[tokens] = {h.field for h in hits}
             return where[tokens]
 
+        held: dict[tuple[FieldName, ...], set[tuple[str, ...]]] = {}  # found, per scope
         results = []
         for rule_id, rule in self.rules.items():
+            if rule_id not in candidates:
+                continue
+            scope = _FIELDS[rule.spec.scope]
+            if scope not in held:
+                held[scope] = {t for t, fields in where.items() if not fields.isdisjoint(scope)}
             # A cheap yes/no first (most candidates fail); the hits and the why only for a yes.
-            if rule_id in candidates and _holds(rule.tree, fields_of, _FIELDS[rule.spec.scope]):
+            if self._holds[rule_id](held[scope], fields_of):
+                for t in rule.positive:  # not found above: none in the post (see fields_of)
+                    found.setdefault(t.tokens, [])
                 result = self._evaluate(rule, post, found)
                 if result.matched:
                     results.append(result)
         return results
 
+    def match_many(
+        self, cuts: Sequence[dict[FieldName, Cut]], texts: Sequence[str] | None = None
+    ) -> list[list[RuleMatch]]:
+        """``match`` of each post of a batch (its cut per field). ``texts``: each post's
+        normalised fields in one string, or any string holding every word of its cut (None:
+        its words joined). A post matches only if a rule word is a word or a piece of one
+        (食堂 in 三食堂), so a text holding none of them, as a substring, is passed over:
+        one scan of the batch finds the few posts left (most hold none)."""
+        if self._always:  # a rule true without its words: every post is evaluated
+            return [self.match(PostTokens(self.segmenter, cut)) for cut in cuts]
+        if texts is None:
+            texts = ["\n".join("".join(words) for words, _ in cut.values()) for cut in cuts]
+        hot = self._scan.holding(texts)
+        return [
+            self.match(PostTokens(self.segmenter, cut)) if hot is None or n in hot else []
+            for n, cut in enumerate(cuts)
+        ]
+
     def _rule_subwords(self, present: set[str]) -> set[str]:
         """The one-word rule terms that are sub-words of the post's words (食堂 in 三食堂).
         Each word is judged once; most hold none, and set operations skip those."""
         plain, holding = self._no_rule_subwords, self._rule_subwords_of
+        if len(plain) >= 65536 or len(holding) >= 65536:  # before ``fresh``: all are judged
+            plain.clear()
+            holding.clear()
         # Each set operation walks the post's words, never the (growing) tables.
         fresh = [word for word in present - plain if word not in holding]
-        if fresh:
-            if len(plain) >= 65536 or len(holding) >= 65536:
-                plain.clear()
-                holding.clear()
-            singles = self._single_terms
-            for word in fresh:
-                found = {gram for _, gram in self.segmenter.subwords(word)} & singles
-                if found:
-                    holding[word] = frozenset(found)
-                else:
-                    plain.add(word)
+        singles = self._single_terms
+        for word in fresh:
+            found = {gram for _, gram in self.segmenter.subwords(word)} & singles
+            if found:
+                holding[word] = frozenset(found)
+            else:
+                plain.add(word)
         out: set[str] = set()
         for word in holding.keys() & present:
             out |= holding[word]
@@ -350,7 +314,7 @@ class RuleSet:
         """One rule against one post, matched or not, with the groups and the blocking words."""
         compiled = self.rules[rule_id]
         found: dict[tuple[str, ...], list[Hit]] = {}
-        for t in _terms(compiled.tree):
+        for t in all_terms(compiled.tree):
             found.setdefault(t.tokens, post.find(t.tokens))
         return self._evaluate(compiled, post, found)
 
@@ -386,20 +350,29 @@ class _Outcome:
     blocked: list[Hit] = field(default_factory=list)
 
 
-def _holds(
-    node: Node,
-    fields_of: Callable[[tuple[str, ...]], set[FieldName]],
-    scope: tuple[FieldName, ...],
-) -> bool:
-    """The tree's truth ignoring proximity (a necessary condition when there is one)."""
+def _holds(node: Node, scope: tuple[FieldName, ...], known: Collection[tuple[str, ...]]) -> _Holds:
+    """The tree's truth ignoring proximity, from the terms found in scope (those ``known``,
+    looked up for every post) and, for the others (only under NOT), where each is found."""
     if isinstance(node, Term):
-        found = fields_of(node.tokens)
-        return any(f in found for f in scope)
+        tokens = node.tokens
+        if tokens in known:
+            return lambda held, fields_of: tokens in held
+        return lambda held, fields_of: not fields_of(tokens).isdisjoint(scope)
     if isinstance(node, Not):
-        return not _holds(node.item, fields_of, scope)
+        item = _holds(node.item, scope, known)
+        return lambda held, fields_of: not item(held, fields_of)
+    # The known terms of a group in one set operation, the rest one by one.
+    terms = frozenset(t.tokens for t in node.items if isinstance(t, Term) and t.tokens in known)
+    rest = [
+        _holds(item, scope, known)
+        for item in node.items
+        if not (isinstance(item, Term) and item.tokens in known)
+    ]
     if isinstance(node, All):
-        return all(_holds(item, fields_of, scope) for item in node.items)
-    return any(_holds(item, fields_of, scope) for item in node.items)
+        return lambda held, fields_of: terms <= held and all(i(held, fields_of) for i in rest)
+    return lambda held, fields_of: (
+        not terms.isdisjoint(held) or any(i(held, fields_of) for i in rest)
+    )
 
 
 def _eval(
@@ -463,36 +436,6 @@ def _result(spec: WatchSpec, matched: bool, out: _Outcome, near: str) -> RuleMat
 
 def _unique(hits: list[Hit]) -> tuple[Hit, ...]:
     return tuple(sorted(dict.fromkeys(hits), key=lambda h: (h.field != "title", h.start, h.end)))
-
-
-def _collect(node: Node, negated: bool, out: list[Term]) -> None:
-    if isinstance(node, Term):
-        if not negated:
-            out.append(node)
-    elif isinstance(node, Not):
-        _collect(node.item, not negated, out)
-    else:
-        for item in node.items:
-            _collect(item, negated, out)
-
-
-def _terms(node: Node) -> list[Term]:
-    if isinstance(node, Term):
-        return [node]
-    if isinstance(node, Not):
-        return _terms(node.item)
-    return [t for item in node.items for t in _terms(item)]
-
-
-def _satisfiable_without_words(node: Node) -> bool:
-    """Whether the tree is true for a post holding none of its words (e.g. ``NOT 广告``):
-    such a rule must be evaluated for every post, not only for posts with its words."""
-    if isinstance(node, Term):
-        return False
-    if isinstance(node, Not):
-        return not _satisfiable_without_words(node.item)
-    values = [_satisfiable_without_words(item) for item in node.items]
-    return all(values) if isinstance(node, All) else any(values)
 
 
 def specs_from_models(rules: Sequence[_WatchRuleModel]) -> list[WatchSpec]:

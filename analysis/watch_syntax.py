@@ -152,3 +152,41 @@ class _Parser:
         if self.terms > MAX_TERMS:
             raise RuleSyntaxError(f"more than {MAX_TERMS} words", start)
         return term(value, self.cut, start)
+
+
+def positive_terms(node: Node) -> list[Term]:
+    """The terms not under NOT: a post matching the tree holds at least one of them, unless
+    the tree is true without any word (``true_without_words``)."""
+    out: list[Term] = []
+    _collect(node, False, out)
+    return out
+
+
+def _collect(node: Node, negated: bool, out: list[Term]) -> None:
+    if isinstance(node, Term):
+        if not negated:
+            out.append(node)
+    elif isinstance(node, Not):
+        _collect(node.item, not negated, out)
+    else:
+        for item in node.items:
+            _collect(item, negated, out)
+
+
+def all_terms(node: Node) -> list[Term]:
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return all_terms(node.item)
+    return [t for item in node.items for t in all_terms(item)]
+
+
+def true_without_words(node: Node) -> bool:
+    """Whether the tree is true for a post holding none of its words (e.g. ``NOT 广告``):
+    such a rule must be evaluated for every post, not only for posts with its words."""
+    if isinstance(node, Term):
+        return False
+    if isinstance(node, Not):
+        return not true_without_words(node.item)
+    values = [true_without_words(item) for item in node.items]
+    return all(values) if isinstance(node, All) else any(values)

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import jieba
 
-from analysis.analyzer import Analyzer, Item, _cut_many
+from analysis.analyzer import Analyzer, Item, _Cut, _cut_many
 from analysis.folding import Folder
 from analysis.keywords import IdfModel, keywords_many
 from analysis.normalize import normalize_many
 from analysis.severity import SeverityInput, assess, escalation_matcher
-from analysis.watch import PostTokens
+from analysis.watch import Cut, FieldName, PostTokens
 from core.settings import load_settings
 from pipelines.analysis import build_analyzer
 
@@ -234,6 +234,15 @@ def _stages(
                 signals = SeverityInput(negativity=1.0 - m.score, replies=item.replies)
                 assess(signals, analyzer.policy)
 
+    def watch(cut: list[_Cut]) -> object:
+        assert rules is not None
+        fields: list[dict[FieldName, Cut]] = [
+            {"title": c.title_cut, "body": c.body_cut} for c in cut
+        ]
+        if hasattr(rules, "match_many"):  # the batch as the analyzer runs it (older trees: not)
+            return rules.match_many(fields, [f"{c.title}\n{c.body}" for c in cut])
+        return [rules.match(PostTokens(plan.segmenter, f)) for f in fields]
+
     def whole() -> None:
         analyzer.folder = Folder()
         for batch in batches:
@@ -260,18 +269,7 @@ def _stages(
             for (norms, starts), w in zip(cues, words, strict=True)
         ],
         "repost folding": fold,
-        "watch rules": lambda: (
-            rules
-            and [
-                [
-                    rules.match(
-                        PostTokens(plan.segmenter, {"title": c.title_cut, "body": c.body_cut})
-                    )
-                ]
-                for cut in cuts
-                for c in cut
-            ]
-        ),
+        "watch rules": lambda: rules and [watch(cut) for cut in cuts],
         "routing": lambda: router and [router.route(w) for batch in words for w in batch],
         "severity": severity,
     }

@@ -76,6 +76,9 @@ def main() -> None:
     old_segment = _old_segment(old_tree)
     old_normalize = _load("old_normalize", old_tree / "analysis" / "normalize.py")
     old_lexicons = _load("old_lexicons", old_tree / "analysis/lexicons/__init__.py", True)
+    old_batch = old_tree / "analysis/lexicons/batch.py"
+    if old_batch.exists():  # the old matchers run the old batch code, not this tree's
+        old_lexicons.__dict__["batch"] = _load("old_lexicons_batch", old_batch)
 
     items = [Item(text=p.text, title=p.title) for p in posts(args.posts)]
     texts = [f"{i.title}\n{i.text}" for i in items]

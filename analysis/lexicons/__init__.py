@@ -83,6 +83,12 @@ class CueMatcher:
             for needle in some or ():
                 self._of_needle.setdefault(needle, set()).add(at)
         self._always = {at for at, some in enumerate(held) if some is None}
+        # The other elements each pattern's matches hold (the needle's is there): a post
+        # lacking one needs no run of the pattern.
+        self._elements = [
+            [some for some in batch.required_elements(cue[3:]) if some != needles]
+            for cue, needles in zip(patterns, held, strict=True)
+        ]
         self._aho: tuple[Any, list[str]] | None = None
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.

@@ -13,7 +13,7 @@ import pytest
 from analysis.analyzer import Item, _cut_many, cue_input
 from analysis.category import default_categorizer
 from analysis.lexicons import CueMatcher, read_rows
-from analysis.lexicons.batch import required_needles
+from analysis.lexicons.batch import required_elements, required_needles
 from analysis.lexicons.gate import _needles
 from analysis.severity import escalation_matcher
 from core.settings import load_settings
@@ -85,7 +85,8 @@ def test_a_matcher_of_its_own_words() -> None:
 
 
 def test_every_match_holds_a_needle() -> None:
-    """The needles gating each shipped pattern in the batch: every match holds one."""
+    """The needles gating each shipped pattern in the batch, and every element the batch
+    then requires of a post: every match holds one string of each."""
     patterns = [cue[3:] for _, cue, _ in read_rows("category.tsv", 3) if cue.startswith("re:")]
     texts = [row["text"] for row in EVAL] + _corpus(1000) + ODD
     rnd = random.Random(3)
@@ -95,9 +96,30 @@ def test_every_match_holds_a_needle() -> None:
     for pattern in patterns:
         needles = required_needles(pattern) or _needles(pattern)
         assert needles is not None, pattern
+        elements = required_elements(pattern)
+        assert not elements or needles in elements, pattern
         compiled = re.compile(pattern)
         for text in texts:
             for m in compiled.finditer(text):
-                assert any(n in m.group() for n in needles), (pattern, m.group())
+                for some in [needles, *elements]:
+                    assert any(n in m.group() for n in some), (pattern, some, m.group())
                 checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize(
+    ("pattern", "elements"),
+    [
+        ("(都|快|赶紧)(给我)?(去|来)看(?#word-end)", [("都", "快", "赶紧"), ("去", "来"), ("看",)]),
+        ("不(给|退|解决).{0,8}就不走", [("不",), ("给", "退", "解决"), ("就不走",)]),
+        ("吗[?？。！!]?$", [("吗",)]),
+        ("[!！]{2,}", [("!!", "!！", "！!", "！！")]),
+        ("[!！]{0,3}好", [("好",)]),
+        ("ab+c", [("ab",), ("c",)]),
+        ("ab{3}c", [("abbb",), ("c",)]),
+        ("垃圾(?!站|桶)", [("垃圾",)]),
+        ("a|b", []),  # an alternation at the top: beyond the reading
+    ],
+)
+def test_required_elements(pattern: str, elements: list[tuple[str, ...]]) -> None:
+    assert required_elements(pattern) == elements

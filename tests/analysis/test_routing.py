@@ -99,3 +99,11 @@ def test_adapter_from_settings_unit() -> None:
     spec = unit_from_model(model)
     assert spec.people == ("钱立新", "钱处")
     assert spec.places == ("三食堂",) and spec.liaison == "赵磊"
+
+
+def test_a_word_listed_twice_counts_once_as_the_stronger() -> None:
+    unit = UnitSpec("canteen", "饮食中心", keywords=("三食堂", "饭菜"), places=("三食堂",))
+    router = Router([unit], Segmenter(["三食堂", "饮食中心"]))
+    (route,) = router.route_text("饭菜难吃，三食堂")
+    assert route.reason == "地点: 三食堂; 事项: 饭菜"
+    assert route.score == 3 + 1
