@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analysis.batch_words import BatchWords
 from analysis.category import Categorizer, CategoryResult, default_categorizer
 from analysis.folding import Cluster, ClusterAssignment, Folder, Signed
 from analysis.keywords import IdfModel, Keyword, keywords_many
@@ -249,8 +250,9 @@ class Analyzer:
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
         words = [_plain_words(plan, w) for w in cut_words]
+        numbered = BatchWords(words)  # keywords and sentiment look each distinct word up once
         # The model reuses the cut for its word features (it would cut each text again).
-        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
+        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], numbered)
         signed: list[Signed | None] = [None] * len(items)
         if self.folder is not None:  # the batch's repost signatures in one numpy pass
             folded = [n for n, item in enumerate(items) if item.id is not None]
@@ -259,7 +261,7 @@ class Analyzer:
             texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
             for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
                 signed[n] = one
-        keywords = keywords_many(words, self.idf, self.top_keywords, learn=self.learn_idf)
+        keywords = keywords_many(numbered, self.idf, self.top_keywords, learn=self.learn_idf)
         # Category and escalation cues on the same cut, over "title\nbody" as the
         # categorizer reads a post (offsets of the body shifted past the title).
         norms, starts = cue_input(items, cuts)

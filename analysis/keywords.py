@@ -3,20 +3,21 @@ idf.txt), and hot words per time window (new or rising terms, for `new_term` ale
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import ge, is_, mul, neg, truediv
 from typing import Any, cast
 
 import jieba
 import numpy as np
 import numpy.typing as npt
+
+from analysis.batch_words import BatchWords
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -177,7 +178,10 @@ _NOT_CANDIDATES: set[str] = set()
 
 def _judge(words: Collection[str]) -> None:
     """Sort the words not judged yet into _CANDIDATES and _NOT_CANDIDATES."""
-    fresh = words - _CANDIDATES - _NOT_CANDIDATES  # type: ignore[operator]  # a set or keys view
+    # set - set walks the smaller left side; a keys view's "-" (difference_update) would walk
+    # the whole of the judged sets.
+    fresh = set(words) - _CANDIDATES
+    fresh = fresh - _NOT_CANDIDATES
     if fresh:
         if len(_CANDIDATES) + len(_NOT_CANDIDATES) > 200_000:
             _CANDIDATES.clear()
@@ -196,36 +200,38 @@ def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
 
 
 def keywords_many(
-    posts: Sequence[Sequence[str]], idf: IdfModel, top_k: int = 10, *, learn: bool = True
+    posts: Sequence[Sequence[str]] | BatchWords,
+    idf: IdfModel,
+    top_k: int = 10,
+    *,
+    learn: bool = True,
 ) -> list[list[Keyword]]:
     """``keywords`` of each post, in order, after ``idf.add_document`` of its candidates when
     ``learn`` (post by post, as the analyzer did: a post's IDF counts it and the posts before
     it). The same numbers as one post at a time, with the counting and the TF-IDF of the
-    whole batch in numpy, and only the few words that can reach a post's top k in Python."""
-    if top_k <= 0 or not posts:
+    whole batch in numpy, and only the few words that can reach a post's top k in Python.
+    ``posts`` may come numbered already (``BatchWords``, shared with the sentiment model)."""
+    if top_k <= 0 or not len(posts):
         out = []
-        for words in posts:
+        for words in posts.posts if isinstance(posts, BatchWords) else posts:
             counts = keyword_counts(words)
             if learn:
                 idf.add_document(counts.keys())
             out.append(keywords_of(counts, idf, top_k))
         return out
-    n = len(posts)
-    flat = list(chain.from_iterable(posts))
-    # One pass in C numbers the tokens: each by where its word first occurs (the words in
-    # order of first appearance, as the IDF meets them); the candidates then get their ids.
-    met: dict[str, int] = {}
-    at_first = np.fromiter(
-        map(met.setdefault, flat, itertools.count()), dtype=np.int64, count=len(flat)
+    numbered = posts if isinstance(posts, BatchWords) else BatchWords(posts)
+    n = len(numbered)
+    # The batch's distinct words are judged once; the candidates, in order of first
+    # appearance (as the IDF meets them), get their own numbers.
+    _judge(numbered.words)
+    candidate = np.fromiter(
+        map(_CANDIDATES.__contains__, numbered.words), np.bool_, len(numbered.words)
     )
-    _judge(met.keys())
-    candidate = list(map(_CANDIDATES.__contains__, met))
-    vocab = list(compress(met, candidate))
-    where = np.fromiter(compress(met.values(), candidate), dtype=np.int64, count=len(vocab))
-    local = np.full(len(flat), -1, dtype=np.int64)
-    local[where] = np.arange(len(vocab))
-    ids = local[at_first]
-    post = np.repeat(np.arange(n, dtype=np.int64), list(map(len, posts)))
+    vocab = list(compress(numbered.words, candidate))
+    local = np.full(len(numbered.words), -1, dtype=np.int64)
+    local[candidate] = np.arange(len(vocab))
+    ids = local[numbered.ids]
+    post = numbered.rows()
     keep = ids >= 0
     size = max(len(vocab), 1)
     pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
