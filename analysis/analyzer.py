@@ -15,9 +15,8 @@ import numpy as np
 
 from analysis.batch_words import BatchWords
 from analysis.category import Categorizer, CategoryResult, default_categorizer
-from analysis.folding import Cluster, ClusterAssignment, Folder, Signed
+from analysis.folding import Folder, Signed
 from analysis.keywords import IdfModel, Keyword, keywords_many
-from analysis.lexicons import Hit
 from analysis.normalize import normalize_many
 from analysis.routing import Route, Router
 from analysis.segment import Segmenter
@@ -267,91 +266,72 @@ class Analyzer:
         norms, starts = cue_input(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
-        return [
-            self._one(plan, *post)
-            for post in zip(
-                items,
-                cuts,
-                cut_words,
-                words,
-                keywords,
-                moods,
-                cues,
-                escalations,
-                signed,
-                strict=True,
-            )
-        ]
-
-    def _one(
-        self,
-        plan: _Plan,
-        item: Item,
-        cut: _Cut,
-        cut_words: list[str],
-        words: list[str],
-        keywords: list[Keyword],
-        mood: SentimentResult,
-        cues: list[Hit],
-        escalation: list[Hit],
-        signed: Signed | None,
-    ) -> Analysis:
+        # The per-post stages, each over the whole batch: no per-post frame holding them all.
         # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
-        # the cue words and the unit directory.
-        matched: list[RuleMatch] = []
+        # the cue words, the rules and the unit directory.
         if plan.rules is not None:
-            post = PostTokens(plan.segmenter, {"title": cut.title_cut, "body": cut.body_cut})
-            matched = plan.rules.match(post)
-        category = self.categorizer.classify_hits(cues)
-        units = plan.router.route(cut_words) if plan.router is not None else []
-        cluster, folded = self._fold(item, signed)
-        negativity = 1.0 - mood.score
-        check_negativity(negativity)  # as SeverityInput would
-        if folded is not None:
-            now = item.time or datetime.now(UTC)
-            size, sites, velocity = (
-                folded.size,
-                max(1, len(folded.sites)),
-                folded.posts_per_hour(now),
-            )
+            rules, segmenter = plan.rules, plan.segmenter
+            matched = [
+                rules.match(PostTokens(segmenter, {"title": cut.title_cut, "body": cut.body_cut}))
+                for cut in cuts
+            ]
         else:
-            size, sites, velocity = 1, 1, 0.0
-        news = item.site_kind in self.policy.news_kinds  # the post's site is its cluster's here
-        severity = assess_signals(
-            self.policy,
-            negativity,
-            category.category,
-            escalation_words_of(escalation) if escalation else (),
-            max(0, item.replies),
-            size,
-            sites,
-            velocity,
-            news,
-        )
-        return Analysis(
-            tokens=words,
-            keywords=keywords,
-            sentiment=mood,
-            category=category,
-            units=units,
-            watch_rules=matched,
-            severity=severity,
-            cluster=cluster,
+            matched = [[] for _ in items]
+        categories = list(map(self.categorizer.classify_hits, cues))
+        router = plan.router
+        units = list(map(router.route, cut_words)) if router is not None else [[] for _ in items]
+        clusters, reach = self._fold(items, signed)
+        policy, news_kinds = self.policy, self.policy.news_kinds
+        severities = []
+        for item, mood, category, escalation, (size, sites, velocity) in zip(
+            items, moods, categories, escalations, reach, strict=True
+        ):
+            negativity = 1.0 - mood.score
+            check_negativity(negativity)  # as SeverityInput would
+            severities.append(
+                assess_signals(
+                    policy,
+                    negativity,
+                    category.category,
+                    escalation_words_of(escalation) if escalation else (),
+                    max(0, item.replies),
+                    size,
+                    sites,
+                    velocity,
+                    item.site_kind in news_kinds,  # the post's site is its cluster's here
+                )
+            )
+        return list(
+            map(Analysis, words, keywords, moods, categories, units, matched, severities, clusters)
         )
 
     def _fold(
-        self, item: Item, signed: Signed | None = None
-    ) -> tuple[ClusterInfo | None, Cluster | None]:
-        """The post's cluster as the analysis reports it, and the folder's own record of it."""
-        if self.folder is None or item.id is None:
-            return None, None
-        assignment: ClusterAssignment = self.folder.add(
-            item.id,
-            f"{item.title} {item.text}",
-            item.site or "?",
-            item.time or datetime.now(UTC),
-            signed,
-        )
-        info = self.folder.cluster(assignment.cluster_id)
-        sites = len(info.sites) if info else 1
-        return ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new), info
+        self, items: Sequence[Item], signed: list[Signed | None]
+    ) -> tuple[list[ClusterInfo | None], list[tuple[int, int, float]]]:
+        """Each post's cluster as the analysis reports it, and its reach for severity (the
+        cluster's size, sites and posts per hour; 1, 1, 0 unfolded), in order."""
+        folder = self.folder
+        if folder is None:
+            return [None] * len(items), [(1, 1, 0.0)] * len(items)
+        clusters: list[ClusterInfo | None] = []
+        reach: list[tuple[int, int, float]] = []
+        for item, one in zip(items, signed, strict=True):
+            if item.id is None:
+                clusters.append(None)
+                reach.append((1, 1, 0.0))
+                continue
+            # The post was signed with the batch (sign_many): its text is not read again.
+            assignment = folder.add(
+                item.id, "", item.site or "?", item.time or datetime.now(UTC), one
+            )
+            info = folder.cluster(assignment.cluster_id)
+            sites = len(info.sites) if info else 1
+            clusters.append(
+                ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new)
+            )
+            if info is None:
+                reach.append((1, 1, 0.0))
+            else:
+                now = item.time or datetime.now(UTC)
+                reach.append((info.size, max(1, sites), info.posts_per_hour(now)))
+        return clusters, reach
