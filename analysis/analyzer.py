@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain
 from typing import NamedTuple
 
 import numpy as np
@@ -43,45 +43,13 @@ class _Cut(NamedTuple):
     body_cut: tuple[list[str], list[int]]
 
 
-class _Words(dict[str, tuple[str, ...]]):
-    """A cut word -> the words it stands for where the cue words are not in the dictionary
-    (买的 -> 买, 的; most words stand for themselves): looked up in C by map."""
-
-    def __init__(self, split: dict[str, tuple[str, ...]] | None = None) -> None:
-        super().__init__(split or {})
-        self._split = dict(self)
-        self.split = frozenset(self._split)  # a post without any of these is its own plain
-
-    def __missing__(self, word: str) -> tuple[str, ...]:
-        if len(self) >= 65536:  # bounded: the split cue words stay
-            self.clear()
-            self.update(self._split)
-        self[word] = (word,)
-        return self[word]
-
-
 class _Plan(NamedTuple):
     segmenter: Segmenter
     rules: RuleSet | None
     router: Router | None
-    plain: _Words  # cue words back to the institution dictionary's words
-
-
-def _plain_words(plan: _Plan, words: list[str]) -> list[str]:
-    """The cut as the institution's dictionary alone would give it, near enough: cue words
-    (买的, 就好了) split back into its words, so they do not become keywords or hot words."""
-    split = plan.plain.split
-    if split.isdisjoint(words):
-        return words
-    # Only the few split words are replaced; the runs between them are copied as slices.
-    out: list[str] = []
-    done = 0
-    for at in compress(range(len(words)), map(split.__contains__, words)):
-        out += words[done:at]
-        out += plan.plain[words[at]]
-        done = at + 1
-    out += words[done:]
-    return out
+    # The cut as the institution's dictionary alone would give it, near enough: cue words
+    # (买的, 就好了) split back into its words, so they do not become keywords or hot words.
+    plain: dict[str, tuple[str, ...]]
 
 
 @lru_cache(maxsize=4)
@@ -187,7 +155,7 @@ class Analyzer:
 
     def __post_init__(self) -> None:
         self._plan_key: tuple[int, ...] = ()
-        self._plan = _Plan(self.segmenter, self.rules, self.router, _Words())
+        self._plan = _Plan(self.segmenter, self.rules, self.router, {})
 
     def plan(self) -> _Plan:
         """The segmenter every stage shares, and the rules and unit directory compiled with it.
@@ -201,7 +169,7 @@ class Analyzer:
             base = self.rules.segmenter if self.rules is not None else self.segmenter
             cues = self.categorizer.matcher.words | escalation_matcher().words
             if cues <= base.words:
-                self._plan = _Plan(base, self.rules, self.router, _Words())
+                self._plan = _Plan(base, self.rules, self.router, {})
             else:
                 segmenter = _with_words(base.words | cues, base.fast)
                 rules = self.rules and RuleSet(
@@ -210,7 +178,7 @@ class Analyzer:
                 router = self.router and Router(
                     self.router.units.values(), segmenter, self.router.default_unit
                 )
-                plain = _Words({c: tuple(base.cut_normalized(c)) for c in cues - base.words})
+                plain = {c: tuple(base.cut_normalized(c)) for c in cues - base.words}
                 self._plan = _Plan(segmenter, rules, router, plain)
             self._plan_key = key
         return self._plan
@@ -248,8 +216,9 @@ class Analyzer:
         plan = self.plan()
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
-        words = [_plain_words(plan, w) for w in cut_words]
-        numbered = BatchWords(words)  # keywords and sentiment look each distinct word up once
+        # Keywords and sentiment read the plain words, each distinct one looked up once.
+        numbered = BatchWords(cut_words).replace(plan.plain)
+        words = numbered.posts
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], numbered)
         signed: list[Signed | None] = [None] * len(items)

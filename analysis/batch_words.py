@@ -3,8 +3,8 @@ up once (a batch of 512 posts holds some 36,000 words but only 6,500 distinct on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import chain, count
+from collections.abc import Mapping, Sequence
+from itertools import chain, compress, count
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,54 @@ class BatchWords:
         if not kinds <= {str}:
             wrong = min(kind.__name__ for kind in kinds - {str})
             raise TypeError(f"words hold {wrong}, expected str")
+
+    @classmethod
+    def _made(
+        cls,
+        posts: Sequence[Sequence[str]],
+        lengths: npt.NDArray[np.int64],
+        ids: npt.NDArray[np.int64],
+        words: list[str],
+    ) -> BatchWords:
+        made = cls.__new__(cls)
+        made.posts, made.lengths, made.ids, made.words = posts, lengths, ids, words
+        return made
+
+    def replace(self, parts: Mapping[str, Sequence[str]]) -> BatchWords:
+        """The posts with each word of ``parts`` replaced by its parts, numbered as
+        ``BatchWords`` of those word lists would be, from the distinct words: no token is
+        hashed again, and only the posts holding such a word are made anew."""
+        hit = list(compress(range(len(self.words)), map(parts.__contains__, self.words)))
+        if not hit:
+            return self
+        replaced = np.zeros(len(self.words), np.bool_)
+        replaced[hit] = True
+        posts = list(self.posts)
+        for row in np.unique(self.rows()[replaced[self.ids]]).tolist():
+            post = self.posts[row]
+            new: list[str] = []
+            done = 0  # the runs between the replaced words are copied as slices
+            for at in compress(range(len(post)), map(parts.__contains__, post)):
+                new += post[done:at]
+                new += parts[post[at]]
+                done = at + 1
+            new += post[done:]
+            posts[row] = new
+        # Each distinct word's parts, in the order the words first appear: the new words'
+        # first appearances come in this order too (a word's first token comes first).
+        expansions = [parts.get(w, (w,)) for w in self.words]
+        sizes = np.fromiter(map(len, expansions), np.int64, len(expansions))
+        flat = list(chain.from_iterable(expansions))
+        met: dict[str, int] = {}
+        at_first = np.fromiter(map(met.setdefault, flat, count()), np.int64, len(flat))
+        rank = np.zeros(len(flat), np.int64)
+        rank[np.fromiter(met.values(), np.int64, len(met))] = np.arange(len(met))
+        numbers = rank[at_first]  # each distinct word's parts' new numbers, end to end
+        each = sizes[self.ids]  # how many words each token becomes
+        starts = np.repeat(np.cumsum(sizes)[self.ids] - each, each)
+        within = np.arange(len(starts)) - np.repeat(np.cumsum(each) - each, each)
+        lengths = np.bincount(self.rows(), weights=each, minlength=len(posts)).astype(np.int64)
+        return BatchWords._made(posts, lengths, numbers[starts + within], list(met))
 
     def __len__(self) -> int:
         return len(self.posts)

@@ -73,3 +73,26 @@ def test_sentiment_of_the_numbered_batch(posts: list[list[str]]) -> None:
     )
     with pytest.raises(ValueError, match="1 word lists for 2 texts"):
         model.predict(["好", "好"], BatchWords([["好"]]))
+
+
+def test_replaced_words_are_numbered_as_the_replaced_lists(posts: list[list[str]]) -> None:
+    counts: dict[str, int] = {}
+    for post in posts:
+        for word in post:
+            counts[word] = counts.get(word, 0) + 1
+    common = sorted(counts, key=counts.__getitem__)[-40:]
+    # Words split in two, one into a word met later and a new one, one into nothing.
+    parts: dict[str, tuple[str, ...]] = {w: (w[:1], w[1:]) for w in common if len(w) > 1}
+    parts[common[0]] = (common[1], "新词")
+    parts[common[2]] = ()
+    parts["不在其中"] = ("不", "在")
+    replaced = [[p for w in post for p in parts.get(w, (w,))] for post in posts]
+    got, expected = BatchWords(posts).replace(parts), BatchWords(replaced)
+    assert got.posts == replaced
+    assert got.words == expected.words
+    assert got.ids.tolist() == expected.ids.tolist()
+    assert got.lengths.tolist() == expected.lengths.tolist()
+    kept = [k for k, post in enumerate(posts) if not set(post) & set(parts)]
+    assert kept and all(got.posts[k] is posts[k] for k in kept)  # not copied
+    same = BatchWords(posts)
+    assert same.replace({"不在其中": ("不",)}) is same
