@@ -18,7 +18,8 @@ from itertools import repeat
 import numpy as np
 import numpy.typing as npt
 
-from analysis.repost_text import content_codes, content_codes_many, strip_boilerplate
+from analysis.normalize import nfkc
+from analysis.repost_text import content_codes, content_codes_many, strip_boilerplate, strip_many
 
 # The name this module had before the text part moved to repost_text: bench/folding_bench.py
 # imports it, also when PYTHONPATH puts an older tree's analysis/ first.
@@ -225,7 +226,7 @@ class Folder:
                 return [(alone.size, None, [])]
             signature = self._signer.sign(self._signer.shingles(alone))
             return [(alone.size, signature, self._band_keys(signature))]
-        stripped = [strip_boilerplate(t, normalized=normalized) for t in texts]
+        stripped = strip_many(texts if normalized else list(map(nfkc, texts)))
         codes, sizes = content_codes_many(stripped)
         out: list[Signed] = [(size, None, []) for size in sizes]
         long = [i for i, size in enumerate(sizes) if size >= self.config.min_chars]

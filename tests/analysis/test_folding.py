@@ -14,6 +14,8 @@ from types import ModuleType
 import pytest
 
 from analysis.folding import Folder, FoldingConfig, strip_boilerplate
+from analysis.normalize import nfkc
+from analysis.repost_text import strip_many
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 ORIGINAL = (
@@ -40,6 +42,29 @@ EVAL = Path(__file__).parent / "data" / "category_eval.jsonl"
 )
 def test_strip_boilerplate(raw: str, kept: str) -> None:
     assert strip_boilerplate(raw) == kept
+
+
+def test_strip_many_is_strip_boilerplate_but_for_white_space() -> None:
+    """The batch's stripping, which skips the texts without a hint of boilerplate, on the
+    cases above, their upper-case forms and repost variants of the evaluation posts."""
+    bench = _bench()
+    posts = [json.loads(line)["text"] for line in EVAL.read_text(encoding="utf-8").splitlines()]
+    cases = [
+        "转发微博 太过分了//@张三:转发微博 回复@王五: 你说得对 #某某大学# 食堂 http://t.cn/A6abcd1",
+        "【网友爆料】食堂 WWW.Example.COM/x 网页链接 [哭] Www.a.CN/b\n来源：新浪微博",
+        "食堂又出事了（原标题：某大学食堂吃出虫子） via: 某站 展开全文>> 收起全文 分享自微博",
+        "没有任何转发的痕迹，只是一条普通的帖子",
+        "a:b",
+        "我在这里发现了一篇好文章",
+    ]
+    variants = bench.make_variants(posts[:200], 2, 5)
+    texts = [nfkc(t) for t in cases + [c.upper() for c in cases] + [v.text for v in variants]]
+    many = strip_many(texts)
+    assert [" ".join(t.split()) for t in many] == [
+        strip_boilerplate(t, normalized=True) for t in texts
+    ]
+    assert sum(a is b for a, b in zip(many, texts, strict=True)) > 10  # kept as they are
+    assert sum(a != b for a, b in zip(many, texts, strict=True)) > 10  # stripped
 
 
 def test_reposts_across_sites_fold_into_the_first_posts_cluster() -> None:
