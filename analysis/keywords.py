@@ -190,6 +190,44 @@ def _judge(words: Collection[str]) -> None:
             (_CANDIDATES if is_keyword_candidate(word) else _NOT_CANDIDATES).add(word)
 
 
+class _Judged:
+    """Every word a batch has met (bounded): whether it is a keyword candidate, and e^-idf
+    by jieba's table (median for an unknown word), so that a batch's distinct words are
+    judged and given their priors by one dict lookup each and numpy."""
+
+    LIMIT = 262_144
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.candidate = np.zeros(0, np.bool_)
+        self.exp = np.zeros(0, np.float64)  # e^-idf, as IdfModel.priors computes it
+
+    def rows(self, words: list[str]) -> npt.NDArray[np.int64]:
+        """Each word's row (distinct words); the words never met are judged here."""
+        rows = np.fromiter(map(self.index.get, words, repeat(-1)), np.int64, len(words))
+        fresh = np.flatnonzero(rows < 0)
+        if not fresh.size:
+            return rows
+        if len(self.index) + fresh.size > self.LIMIT:
+            self.index.clear()
+            return self.rows(words)
+        new = list(map(words.__getitem__, fresh.tolist()))
+        start, end = len(self.index), len(self.index) + len(new)
+        if end > len(self.candidate):
+            size = max(end, 2 * len(self.candidate), 4096)
+            self.candidate = np.resize(self.candidate, size)
+            self.exp = np.resize(self.exp, size)
+        self.index.update(zip(new, range(start, end), strict=True))
+        self.candidate[start:end] = list(map(is_keyword_candidate, new))
+        table, median = jieba_idf()
+        self.exp[start:end] = list(map(math.exp, map(neg, map(table.get, new, repeat(median)))))
+        rows[fresh] = np.arange(start, end)
+        return rows
+
+
+_JUDGED = _Judged()
+
+
 def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
     """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
     counts = Counter(tokens)
@@ -223,11 +261,10 @@ def keywords_many(
     n = len(numbered)
     # The batch's distinct words are judged once; the candidates, in order of first
     # appearance (as the IDF meets them), get their own numbers.
-    _judge(numbered.words)
-    candidate = np.fromiter(
-        map(_CANDIDATES.__contains__, numbered.words), np.bool_, len(numbered.words)
-    )
-    vocab = list(compress(numbered.words, candidate))
+    judged = _JUDGED.rows(numbered.words)
+    candidate = _JUDGED.candidate[judged]
+    chosen = np.flatnonzero(candidate)
+    vocab = list(map(numbered.words.__getitem__, chosen.tolist()))
     local = np.full(len(numbered.words), -1, dtype=np.int64)
     local[candidate] = np.arange(len(vocab))
     ids = local[numbered.ids]
@@ -237,7 +274,11 @@ def keywords_many(
     pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
     row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
     docs_before = idf.docs
-    prior_docs, priors = idf.priors(vocab)
+    if idf.use_jieba_prior and idf.prior_docs:  # IdfModel.priors: prior_docs · e^-idf
+        prior_docs, priors = idf.prior_docs, idf.prior_docs * _JUDGED.exp[judged[chosen]]
+    else:
+        prior_docs, listed = idf.priors(vocab)
+        priors = np.asarray(listed, dtype=np.float64)
     seen = np.fromiter(map(idf.df.get, vocab, repeat(0)), dtype=np.int64, count=len(vocab))
     if learn:
         # The posts of the batch before and with this one that hold the word: its df grows
@@ -256,7 +297,7 @@ def keywords_many(
     docs = prior_docs + docs_before + 1 + ((row + 1) if learn else 0)
     # idf = log(docs / (prior + df + 1)) + 1 as IdfModel.idfs; numpy's log picks the words that
     # can reach each post's top k, math.log (exact, as keywords_of) gives their weights.
-    ratio = docs / ((np.asarray(priors)[word] + (seen[word] + grown)) + 1)
+    ratio = docs / ((priors[word] + (seen[word] + grown)) + 1)
     total = np.bincount(row, weights=counts, minlength=n)
     tf = counts / total[row]
     rough = tf * (np.log(ratio) + 1)
