@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain
 from typing import NamedTuple
 
 import numpy as np
 
+from analysis.batch_words import BatchWords
 from analysis.category import Categorizer, CategoryResult, default_categorizer
-from analysis.folding import Cluster, ClusterAssignment, Folder, Signed
+from analysis.folding import Folder, Signed
 from analysis.keywords import IdfModel, Keyword, keywords_many
-from analysis.lexicons import Hit
 from analysis.normalize import normalize_many
 from analysis.routing import Route, Router
 from analysis.segment import Segmenter
@@ -43,45 +43,13 @@ class _Cut(NamedTuple):
     body_cut: tuple[list[str], list[int]]
 
 
-class _Words(dict[str, tuple[str, ...]]):
-    """A cut word -> the words it stands for where the cue words are not in the dictionary
-    (买的 -> 买, 的; most words stand for themselves): looked up in C by map."""
-
-    def __init__(self, split: dict[str, tuple[str, ...]] | None = None) -> None:
-        super().__init__(split or {})
-        self._split = dict(self)
-        self.split = frozenset(self._split)  # a post without any of these is its own plain
-
-    def __missing__(self, word: str) -> tuple[str, ...]:
-        if len(self) >= 65536:  # bounded: the split cue words stay
-            self.clear()
-            self.update(self._split)
-        self[word] = (word,)
-        return self[word]
-
-
 class _Plan(NamedTuple):
     segmenter: Segmenter
     rules: RuleSet | None
     router: Router | None
-    plain: _Words  # cue words back to the institution dictionary's words
-
-
-def _plain_words(plan: _Plan, words: list[str]) -> list[str]:
-    """The cut as the institution's dictionary alone would give it, near enough: cue words
-    (买的, 就好了) split back into its words, so they do not become keywords or hot words."""
-    split = plan.plain.split
-    if split.isdisjoint(words):
-        return words
-    # Only the few split words are replaced; the runs between them are copied as slices.
-    out: list[str] = []
-    done = 0
-    for at in compress(range(len(words)), map(split.__contains__, words)):
-        out += words[done:at]
-        out += plan.plain[words[at]]
-        done = at + 1
-    out += words[done:]
-    return out
+    # The cut as the institution's dictionary alone would give it, near enough: cue words
+    # (买的, 就好了) split back into its words, so they do not become keywords or hot words.
+    plain: dict[str, tuple[str, ...]]
 
 
 @lru_cache(maxsize=4)
@@ -187,7 +155,7 @@ class Analyzer:
 
     def __post_init__(self) -> None:
         self._plan_key: tuple[int, ...] = ()
-        self._plan = _Plan(self.segmenter, self.rules, self.router, _Words())
+        self._plan = _Plan(self.segmenter, self.rules, self.router, {})
 
     def plan(self) -> _Plan:
         """The segmenter every stage shares, and the rules and unit directory compiled with it.
@@ -201,7 +169,7 @@ class Analyzer:
             base = self.rules.segmenter if self.rules is not None else self.segmenter
             cues = self.categorizer.matcher.words | escalation_matcher().words
             if cues <= base.words:
-                self._plan = _Plan(base, self.rules, self.router, _Words())
+                self._plan = _Plan(base, self.rules, self.router, {})
             else:
                 segmenter = _with_words(base.words | cues, base.fast)
                 rules = self.rules and RuleSet(
@@ -210,7 +178,7 @@ class Analyzer:
                 router = self.router and Router(
                     self.router.units.values(), segmenter, self.router.default_unit
                 )
-                plain = _Words({c: tuple(base.cut_normalized(c)) for c in cues - base.words})
+                plain = {c: tuple(base.cut_normalized(c)) for c in cues - base.words}
                 self._plan = _Plan(segmenter, rules, router, plain)
             self._plan_key = key
         return self._plan
@@ -248,9 +216,11 @@ class Analyzer:
         plan = self.plan()
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
-        words = [_plain_words(plan, w) for w in cut_words]
+        # Keywords and sentiment read the plain words, each distinct one looked up once.
+        numbered = BatchWords(cut_words).replace(plan.plain)
+        words = numbered.posts
         # The model reuses the cut for its word features (it would cut each text again).
-        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], words)
+        moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], numbered)
         signed: list[Signed | None] = [None] * len(items)
         if self.folder is not None:  # the batch's repost signatures in one numpy pass
             folded = [n for n, item in enumerate(items) if item.id is not None]
@@ -259,102 +229,77 @@ class Analyzer:
             texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
             for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
                 signed[n] = one
-        keywords = keywords_many(words, self.idf, self.top_keywords, learn=self.learn_idf)
+        keywords = keywords_many(numbered, self.idf, self.top_keywords, learn=self.learn_idf)
         # Category and escalation cues on the same cut, over "title\nbody" as the
         # categorizer reads a post (offsets of the body shifted past the title).
         norms, starts = cue_input(items, cuts)
         cues = self.categorizer.matcher.find_many(norms, cut_words, starts)
         escalations = escalation_matcher().find_many(norms, cut_words, starts)
+        # The per-post stages, each over the whole batch: no per-post frame holding them all.
+        # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
+        # the cue words, the rules and the unit directory.
         matched: list[list[RuleMatch]] = [[] for _ in items]
         if plan.rules is not None:  # one scan of the batch finds the posts holding a rule word
-            texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
+            rule_texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
             fields: list[dict[FieldName, Cut]] = [
                 {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
             ]
-            matched = plan.rules.match_many(fields, texts)
-        return [
-            self._one(plan, *post)
-            for post in zip(
-                items,
-                cuts,
-                matched,
-                cut_words,
-                words,
-                keywords,
-                moods,
-                cues,
-                escalations,
-                signed,
-                strict=True,
+            matched = plan.rules.match_many(fields, rule_texts)
+        categories = list(map(self.categorizer.classify_hits, cues))
+        router = plan.router
+        units = list(map(router.route, cut_words)) if router is not None else [[] for _ in items]
+        clusters, reach = self._fold(items, signed)
+        policy, news_kinds = self.policy, self.policy.news_kinds
+        severities = []
+        for item, mood, category, escalation, (size, sites, velocity) in zip(
+            items, moods, categories, escalations, reach, strict=True
+        ):
+            negativity = 1.0 - mood.score
+            check_negativity(negativity)  # as SeverityInput would
+            severities.append(
+                assess_signals(
+                    policy,
+                    negativity,
+                    category.category,
+                    escalation_words_of(escalation) if escalation else (),
+                    max(0, item.replies),
+                    size,
+                    sites,
+                    velocity,
+                    item.site_kind in news_kinds,  # the post's site is its cluster's here
+                )
             )
-        ]
-
-    def _one(
-        self,
-        plan: _Plan,
-        item: Item,
-        cut: _Cut,
-        matched: list[RuleMatch],
-        cut_words: list[str],
-        words: list[str],
-        keywords: list[Keyword],
-        mood: SentimentResult,
-        cues: list[Hit],
-        escalation: list[Hit],
-        signed: Signed | None,
-    ) -> Analysis:
-        # ``words``: the plain words (keywords, tokens); the cut itself (with its offsets) for
-        # the cue words and the unit directory.
-        category = self.categorizer.classify_hits(cues)
-        units = plan.router.route(cut_words) if plan.router is not None else []
-        cluster, folded = self._fold(item, signed)
-        negativity = 1.0 - mood.score
-        check_negativity(negativity)  # as SeverityInput would
-        if folded is not None:
-            now = item.time or datetime.now(UTC)
-            size, sites, velocity = (
-                folded.size,
-                max(1, len(folded.sites)),
-                folded.posts_per_hour(now),
-            )
-        else:
-            size, sites, velocity = 1, 1, 0.0
-        news = item.site_kind in self.policy.news_kinds  # the post's site is its cluster's here
-        severity = assess_signals(
-            self.policy,
-            negativity,
-            category.category,
-            escalation_words_of(escalation) if escalation else (),
-            max(0, item.replies),
-            size,
-            sites,
-            velocity,
-            news,
-        )
-        return Analysis(
-            tokens=words,
-            keywords=keywords,
-            sentiment=mood,
-            category=category,
-            units=units,
-            watch_rules=matched,
-            severity=severity,
-            cluster=cluster,
+        return list(
+            map(Analysis, words, keywords, moods, categories, units, matched, severities, clusters)
         )
 
     def _fold(
-        self, item: Item, signed: Signed | None = None
-    ) -> tuple[ClusterInfo | None, Cluster | None]:
-        """The post's cluster as the analysis reports it, and the folder's own record of it."""
-        if self.folder is None or item.id is None:
-            return None, None
-        assignment: ClusterAssignment = self.folder.add(
-            item.id,
-            f"{item.title} {item.text}",
-            item.site or "?",
-            item.time or datetime.now(UTC),
-            signed,
-        )
-        info = self.folder.cluster(assignment.cluster_id)
-        sites = len(info.sites) if info else 1
-        return ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new), info
+        self, items: Sequence[Item], signed: list[Signed | None]
+    ) -> tuple[list[ClusterInfo | None], list[tuple[int, int, float]]]:
+        """Each post's cluster as the analysis reports it, and its reach for severity (the
+        cluster's size, sites and posts per hour; 1, 1, 0 unfolded), in order."""
+        folder = self.folder
+        if folder is None:
+            return [None] * len(items), [(1, 1, 0.0)] * len(items)
+        clusters: list[ClusterInfo | None] = []
+        reach: list[tuple[int, int, float]] = []
+        for item, one in zip(items, signed, strict=True):
+            if item.id is None:
+                clusters.append(None)
+                reach.append((1, 1, 0.0))
+                continue
+            # The post was signed with the batch (sign_many): its text is not read again.
+            assignment = folder.add(
+                item.id, "", item.site or "?", item.time or datetime.now(UTC), one
+            )
+            info = folder.cluster(assignment.cluster_id)
+            sites = len(info.sites) if info else 1
+            clusters.append(
+                ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new)
+            )
+            if info is None:
+                reach.append((1, 1, 0.0))
+            else:
+                now = item.time or datetime.now(UTC)
+                reach.append((info.size, max(1, sites), info.posts_per_hour(now)))
+        return clusters, reach

@@ -9,14 +9,17 @@ from __future__ import annotations
 import heapq
 import json
 import struct
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
-from analysis.repost_text import content_codes, content_codes_many, strip_boilerplate
+from analysis.normalize import nfkc
+from analysis.repost_text import content_codes, content_codes_many, strip_boilerplate, strip_many
 
 # The name this module had before the text part moved to repost_text: bench/folding_bench.py
 # imports it, also when PYTHONPATH puts an older tree's analysis/ first.
@@ -171,6 +174,9 @@ class Folder:
         self._member_cluster: dict[str, str] = {}  # indexed post id -> cluster id
         self._member_time: dict[str, float] = {}
         self._expiry: list[tuple[float, str]] = []  # (time, post id) heap, for eviction
+        # Indexed posts older than the horizon when they came (a crawl of old posts): the next
+        # add evicts them before it looks anything up, so their band keys are never entered.
+        self._stale: set[str] = set()
         self._clusters: dict[str, Cluster] = {}
         self._assigned: dict[str, str] = {}  # every post id in the horizon -> its cluster id
         self._newest = float("-inf")
@@ -220,7 +226,7 @@ class Folder:
                 return [(alone.size, None, [])]
             signature = self._signer.sign(self._signer.shingles(alone))
             return [(alone.size, signature, self._band_keys(signature))]
-        stripped = [strip_boilerplate(t, normalized=normalized) for t in texts]
+        stripped = strip_many(texts if normalized else list(map(nfkc, texts)))
         codes, sizes = content_codes_many(stripped)
         out: list[Signed] = [(size, None, []) for size in sizes]
         long = [i for i, size in enumerate(sizes) if size >= self.config.min_chars]
@@ -328,7 +334,10 @@ class Folder:
         self._signatures[post_id] = signature
         self._member_cluster[post_id] = cluster_id
         self._member_time[post_id] = stamp
-        self._enter(post_id, keys)
+        if stamp < self._newest - self.config.horizon_days * 86400.0:
+            self._stale.add(post_id)
+        else:
+            self._enter(post_id, keys)
         heapq.heappush(self._expiry, (stamp, post_id))
 
     def _unindex(self, post_id: str) -> None:
@@ -336,8 +345,16 @@ class Folder:
         self._member_cluster.pop(post_id, None)
         if signature is None:
             return
+        if post_id in self._stale:
+            self._stale.discard(post_id)
+            return
         table = self._table
-        for key in self._band_keys(signature):
+        keys = self._band_keys(signature)
+        # Most keys hold this post alone: those go by one C-level pass.
+        if list(map(table.get, keys)).count(post_id) == len(keys):
+            deque(map(table.pop, keys, repeat(None)), 0)  # (two bands may share a key)
+            return
+        for key in keys:
             bucket = table.get(key)
             if bucket is None:
                 continue

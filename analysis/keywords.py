@@ -3,20 +3,21 @@ idf.txt), and hot words per time window (new or rising terms, for `new_term` ale
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import ge, is_, mul, neg, truediv
 from typing import Any, cast
 
 import jieba
 import numpy as np
 import numpy.typing as npt
+
+from analysis.batch_words import BatchWords
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -177,13 +178,54 @@ _NOT_CANDIDATES: set[str] = set()
 
 def _judge(words: Collection[str]) -> None:
     """Sort the words not judged yet into _CANDIDATES and _NOT_CANDIDATES."""
-    fresh = words - _CANDIDATES - _NOT_CANDIDATES  # type: ignore[operator]  # a set or keys view
+    # set - set walks the smaller left side; a keys view's "-" (difference_update) would walk
+    # the whole of the judged sets.
+    fresh = set(words) - _CANDIDATES
+    fresh = fresh - _NOT_CANDIDATES
     if fresh:
         if len(_CANDIDATES) + len(_NOT_CANDIDATES) > 200_000:
             _CANDIDATES.clear()
             _NOT_CANDIDATES.clear()
         for word in fresh:
             (_CANDIDATES if is_keyword_candidate(word) else _NOT_CANDIDATES).add(word)
+
+
+class _Judged:
+    """Every word a batch has met (bounded): whether it is a keyword candidate, and e^-idf
+    by jieba's table (median for an unknown word), so that a batch's distinct words are
+    judged and given their priors by one dict lookup each and numpy."""
+
+    LIMIT = 262_144
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.candidate = np.zeros(0, np.bool_)
+        self.exp = np.zeros(0, np.float64)  # e^-idf, as IdfModel.priors computes it
+
+    def rows(self, words: list[str]) -> npt.NDArray[np.int64]:
+        """Each word's row (distinct words); the words never met are judged here."""
+        rows = np.fromiter(map(self.index.get, words, repeat(-1)), np.int64, len(words))
+        fresh = np.flatnonzero(rows < 0)
+        if not fresh.size:
+            return rows
+        if len(self.index) + fresh.size > self.LIMIT:
+            self.index.clear()
+            return self.rows(words)
+        new = list(map(words.__getitem__, fresh.tolist()))
+        start, end = len(self.index), len(self.index) + len(new)
+        if end > len(self.candidate):
+            size = max(end, 2 * len(self.candidate), 4096)
+            self.candidate = np.resize(self.candidate, size)
+            self.exp = np.resize(self.exp, size)
+        self.index.update(zip(new, range(start, end), strict=True))
+        self.candidate[start:end] = list(map(is_keyword_candidate, new))
+        table, median = jieba_idf()
+        self.exp[start:end] = list(map(math.exp, map(neg, map(table.get, new, repeat(median)))))
+        rows[fresh] = np.arange(start, end)
+        return rows
+
+
+_JUDGED = _Judged()
 
 
 def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
@@ -196,42 +238,47 @@ def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
 
 
 def keywords_many(
-    posts: Sequence[Sequence[str]], idf: IdfModel, top_k: int = 10, *, learn: bool = True
+    posts: Sequence[Sequence[str]] | BatchWords,
+    idf: IdfModel,
+    top_k: int = 10,
+    *,
+    learn: bool = True,
 ) -> list[list[Keyword]]:
     """``keywords`` of each post, in order, after ``idf.add_document`` of its candidates when
     ``learn`` (post by post, as the analyzer did: a post's IDF counts it and the posts before
     it). The same numbers as one post at a time, with the counting and the TF-IDF of the
-    whole batch in numpy, and only the few words that can reach a post's top k in Python."""
-    if top_k <= 0 or not posts:
+    whole batch in numpy, and only the few words that can reach a post's top k in Python.
+    ``posts`` may come numbered already (``BatchWords``, shared with the sentiment model)."""
+    if top_k <= 0 or not len(posts):
         out = []
-        for words in posts:
+        for words in posts.posts if isinstance(posts, BatchWords) else posts:
             counts = keyword_counts(words)
             if learn:
                 idf.add_document(counts.keys())
             out.append(keywords_of(counts, idf, top_k))
         return out
-    n = len(posts)
-    flat = list(chain.from_iterable(posts))
-    # One pass in C numbers the tokens: each by where its word first occurs (the words in
-    # order of first appearance, as the IDF meets them); the candidates then get their ids.
-    met: dict[str, int] = {}
-    at_first = np.fromiter(
-        map(met.setdefault, flat, itertools.count()), dtype=np.int64, count=len(flat)
-    )
-    _judge(met.keys())
-    candidate = list(map(_CANDIDATES.__contains__, met))
-    vocab = list(compress(met, candidate))
-    where = np.fromiter(compress(met.values(), candidate), dtype=np.int64, count=len(vocab))
-    local = np.full(len(flat), -1, dtype=np.int64)
-    local[where] = np.arange(len(vocab))
-    ids = local[at_first]
-    post = np.repeat(np.arange(n, dtype=np.int64), list(map(len, posts)))
+    numbered = posts if isinstance(posts, BatchWords) else BatchWords(posts)
+    n = len(numbered)
+    # The batch's distinct words are judged once; the candidates, in order of first
+    # appearance (as the IDF meets them), get their own numbers.
+    judged = _JUDGED.rows(numbered.words)
+    candidate = _JUDGED.candidate[judged]
+    chosen = np.flatnonzero(candidate)
+    vocab = list(map(numbered.words.__getitem__, chosen.tolist()))
+    local = np.full(len(numbered.words), -1, dtype=np.int64)
+    local[candidate] = np.arange(len(vocab))
+    ids = local[numbered.ids]
+    post = numbered.rows()
     keep = ids >= 0
     size = max(len(vocab), 1)
     pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
     row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
     docs_before = idf.docs
-    prior_docs, priors = idf.priors(vocab)
+    if idf.use_jieba_prior and idf.prior_docs:  # IdfModel.priors: prior_docs · e^-idf
+        prior_docs, priors = idf.prior_docs, idf.prior_docs * _JUDGED.exp[judged[chosen]]
+    else:
+        prior_docs, listed = idf.priors(vocab)
+        priors = np.asarray(listed, dtype=np.float64)
     seen = np.fromiter(map(idf.df.get, vocab, repeat(0)), dtype=np.int64, count=len(vocab))
     if learn:
         # The posts of the batch before and with this one that hold the word: its df grows
@@ -250,7 +297,7 @@ def keywords_many(
     docs = prior_docs + docs_before + 1 + ((row + 1) if learn else 0)
     # idf = log(docs / (prior + df + 1)) + 1 as IdfModel.idfs; numpy's log picks the words that
     # can reach each post's top k, math.log (exact, as keywords_of) gives their weights.
-    ratio = docs / ((np.asarray(priors)[word] + (seen[word] + grown)) + 1)
+    ratio = docs / ((priors[word] + (seen[word] + grown)) + 1)
     total = np.bincount(row, weights=counts, minlength=n)
     tf = counts / total[row]
     rough = tf * (np.log(ratio) + 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import product
 
 import numpy as np
 import numpy.typing as npt
@@ -52,12 +53,41 @@ _URL_HINT = re.compile(r"www\.|\.cn/")  # on the lower-cased text
 _TRAILER_HINT = re.compile("来源|來源|原标题|原標題|编辑|編輯|作者|转自|轉自")  # or a v for via
 
 
+# Every literal one of the patterns needs to match at all (in any letter case for the URL
+# hints, as _URL_HINT reads the lower-cased text): a text holding none is left as it is.
+_ANY_HINT = re.compile(
+    "|".join(
+        map(
+            re.escape,
+            [
+                "://",
+                *("".join(w) + "." for w in product("wW", repeat=3)),
+                *(f".{c}{n}/" for c in "cC" for n in "nN"),
+                *("@", "#", "【", "[", ":"),
+                *_FIXED_HINTS,
+            ],
+        )
+    )
+)
+
+
 def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
     """The post without what reposting adds: 转发微博, //@user: chains, 回复@x:, links,
     #hashtags#, 【】 source tags and a trailing 来源/原标题 line. ``normalized``: the text is
     NFKC already (the analyzer's normalised text), so that step is skipped."""
     if not normalized:
         text = nfkc(text)
+    return " ".join(_strip(text).split())
+
+
+def strip_many(texts: Sequence[str]) -> list[str]:
+    """``strip_boilerplate`` of each NFKC text but for its white space, which the content
+    codes drop anyway; most posts hold no hint of boilerplate and are kept as they are."""
+    search = _ANY_HINT.search
+    return [_strip(text) if search(text) else text for text in texts]
+
+
+def _strip(text: str) -> str:
     # The cheap membership tests skip most patterns on most posts (folding must be fast).
     # After NFKC re.I matches no other letters than the ASCII ones: these literals are what
     # _URL and _TRAILER need to match at all.
@@ -75,7 +105,7 @@ def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
         text = _FIXED.sub(" ", text)
     if ":" in text and ("v" in text or "V" in text or _TRAILER_HINT.search(text)):
         text = _TRAILER.sub(" ", text)
-    return " ".join(text.split())
+    return text
 
 
 _NOT_CONTENT = re.compile(r"[\W_]+")

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import rjieba
 
+from analysis.batch_words import BatchWords
 from analysis.sentiment_tables import (
     SIZE,
     Codes,
@@ -49,6 +50,9 @@ _EMOTICON = re.compile(r"\[[^\[\]\s]{1,8}\]")
 
 
 _LABELS = (Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE)
+
+# One word list per text, or the batch's words numbered once (shared with the keywords).
+Tokens = Sequence[Sequence[str]] | BatchWords
 
 
 class SentimentModelError(Exception):
@@ -159,6 +163,9 @@ class SentimentModel:
         self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
         words = np.flatnonzero(kind == ord("w")).tolist()
         self._word_table = Strings([names[i][1:] for i in words], ids[words])
+        # The same words in a dict of their own, for a batch's distinct words (BatchWords):
+        # a few thousand lookups where the whole vocabulary's dict would miss the cache.
+        self._word_ids = dict(zip([names[i][1:] for i in words], ids[words].tolist(), strict=True))
         marks = np.flatnonzero(kind == ord("e")).tolist()
         self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
@@ -217,10 +224,13 @@ class SentimentModel:
         return cls(vocabulary, idf, weight, intercept, band, meta, neutral_evidence)
 
     def _words(
-        self, n: int, normal: Codes, bounds: Ints, tokens: Sequence[Sequence[str]] | None
+        self, n: int, normal: Codes, bounds: Ints, tokens: Tokens | None
     ) -> tuple[Ints, Ints]:
         """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
         the normalised texts (`normal`, text i ending at bounds[i])."""
+        if isinstance(tokens, BatchWords):  # numbered: each distinct word looked up once
+            known = map(self._word_ids.get, tokens.words, repeat(-1))
+            return tokens.rows(), np.fromiter(known, np.int64, len(tokens.words))[tokens.ids]
         if tokens is None:
             text = decode(normal)
             cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
@@ -253,7 +263,7 @@ class SentimentModel:
         return rows, self._word_table.find(codes, ends - lengths, lengths)
 
     def _lookup(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+        self, texts: Sequence[str], tokens: Tokens | None = None
     ) -> tuple[npt.NDArray[np.signedinteger[Any]], int]:
         """Every known feature occurrence in the batch as row << shift | feature id, and the
         shift (see `_known`); the word features come from `tokens` when given (one word list
@@ -310,22 +320,20 @@ class SentimentModel:
         opens, close = opens[match], close[match]
         return rows[match], self._emoticon_table.find(codes, opens, close - opens + 1)
 
-    def scores(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
-    ) -> npt.NDArray[np.float64]:
+    def scores(self, texts: Sequence[str], tokens: Tokens | None = None) -> npt.NDArray[np.float64]:
         """P(positive) per text; NaN for a text with no feature the model knows. `tokens`: as
         in `predict`."""
         return self._score(texts, tokens)[0]
 
     def evidence(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+        self, texts: Sequence[str], tokens: Tokens | None = None
     ) -> npt.NDArray[np.float64]:
         """How much sentiment the text carries, whichever way: the summed size of its
         features' pushes on the log-odds (the intercept aside); 0 for no known feature."""
         return self._score(texts, tokens)[1]
 
     def _score(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None
+        self, texts: Sequence[str], tokens: Tokens | None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         # np.unique without its argsort: a plain sort is several times faster on int64.
         occurrences, shift = self._lookup(texts, tokens)
@@ -353,15 +361,14 @@ class SentimentModel:
         size[norm == 0] = 0.0
         return result, size
 
-    def predict(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
-    ) -> list[SentimentResult]:
+    def predict(self, texts: Sequence[str], tokens: Tokens | None = None) -> list[SentimentResult]:
         """One result per text, in order. Batch many texts per call: it is much faster.
 
         `tokens`, if given, holds one word list per text, used for the word features instead
         of cutting the text again (the analyzer's own cut, with the institution's dictionary).
         The words are looked up as given, so cut the `normalize`d text (the analyzer's
-        normalisation, which also lower-cases and folds full-width, will do).
+        normalisation, which also lower-cases and folds full-width, will do). A `BatchWords`
+        of those lists gives the same results, each distinct word looked up once.
         """
         low, high = self.neutral_band
         scores, evidence = self._score(texts, tokens)

@@ -212,7 +212,20 @@ def _stages(
             starts.append(c.title_cut[1] + body)
         cues.append((norms, starts))
     texts = [[f"{i.title} {i.text}".strip() for i in batch] for batch in batches]
-    moods = [analyzer.sentiment.predict(t, w) for t, w in zip(texts, words, strict=True)]
+    # Keywords and sentiment share the batch's numbered words where the tree has them (the
+    # numbering is timed with the keywords); an older tree takes the word lists.
+    try:
+        from analysis.batch_words import BatchWords
+    except ImportError:
+        numbered: Sequence[object] = words
+        number: Callable[[object], object] = lambda batch: batch  # noqa: E731
+    else:
+        numbered = [BatchWords(batch) for batch in words]
+        number = BatchWords  # type: ignore[assignment]  # its words are lists of str
+    moods = [
+        analyzer.sentiment.predict(t, w)  # type: ignore[arg-type]  # either kind
+        for t, w in zip(texts, numbered, strict=True)
+    ]
 
     def fold() -> None:
         folder = Folder()
@@ -226,7 +239,7 @@ def _stages(
     def keywords() -> None:
         model = IdfModel()  # one model learning over the batches, as the analyzer's
         for batch in words:
-            keywords_many(batch, model, 8)
+            keywords_many(number(batch), model, 8)  # type: ignore[arg-type]  # either kind
 
     def severity() -> None:
         for batch, mood in zip(batches, moods, strict=True):
@@ -258,7 +271,8 @@ def _stages(
             for cut in cuts
         ],
         "sentiment": lambda: [
-            analyzer.sentiment.predict(t, w) for t, w in zip(texts, words, strict=True)
+            analyzer.sentiment.predict(t, w)  # type: ignore[arg-type]  # either kind
+            for t, w in zip(texts, numbered, strict=True)
         ],
         "keywords and IDF": keywords,
         "category and escalation cues": lambda: [

@@ -109,10 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     jieba.setLogLevel(60)
     jieba.lcut("预热")  # its dictionary loads on first use: not part of the timing
 
-    def batched(which: Any, given: bool) -> list[Any]:
+    def batched(which: Any, given: bool, numbered: bool = False) -> list[Any]:
         out: list[Any] = []
         for i in range(0, len(texts), args.batch):
-            part = cut[i : i + args.batch] if given else None
+            part: Any = cut[i : i + args.batch] if given else None
+            if numbered:  # the words numbered for the batch, as the analyzer hands them over
+                part = BatchWords(cut[i : i + args.batch])
             out += which.predict(texts[i : i + args.batch], part)
         return out
 
@@ -126,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "yuqing": (Clock(), lambda: batched(model, False)),
         "+tokens": (Clock(), lambda: batched(model, True)),
     }
+    try:
+        from analysis.batch_words import BatchWords
+    except ImportError:  # an older tree's code on PYTHONPATH
+        pass
+    else:
+        sides["+numbered"] = (Clock(), lambda: batched(model, True, numbered=True))
     if old is not None:
         sides["old"] = (Clock(), lambda: batched(old, False))
         sides["old+tokens"] = (Clock(), lambda: batched(old, True))
@@ -155,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"scores {'identical' if same else f'differ for {differ} texts'} (same model file)"
         )
 
+    if "+numbered" in sides:
+        given = batched(model, True)
+        same = batched(model, True, numbered=True) == given
+        print(f"numbered words: results {'identical to' if same else 'DIFFER from'} the lists'")
     two_way = [int(s >= 0.5) for s in np.nan_to_num(scored.scores(texts), nan=0.5).tolist()]
     code = {"negative": 0, "positive": 1, "neutral": -1}
     three_way = [code[r.label.value] for r in scored.predict(texts)]
