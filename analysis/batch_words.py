@@ -4,7 +4,7 @@ up once (a batch of 512 posts holds some 36,000 words but only 6,500 distinct on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain, compress, count
+from itertools import chain, count
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +14,7 @@ class BatchWords:
     """``posts`` (one word list per post) with each word's number: its index in ``words``, the
     batch's distinct words in order of first appearance (the order the IDF meets them)."""
 
-    __slots__ = ("ids", "lengths", "posts", "words")
+    __slots__ = ("_places", "ids", "lengths", "posts", "words")
 
     def __init__(self, posts: Sequence[Sequence[str]]) -> None:
         for row, post in enumerate(posts):
@@ -31,6 +31,7 @@ class BatchWords:
         rank[np.fromiter(met.values(), np.int64, len(met))] = np.arange(len(met))
         self.ids: npt.NDArray[np.int64] = rank[at_first]
         self.words: list[str] = list(met)
+        self._places: dict[str, int] | None = met  # each word's first token, for replace
         kinds = set(map(type, self.words))  # each distinct word once
         if not kinds <= {str}:
             wrong = min(kind.__name__ for kind in kinds - {str})
@@ -46,43 +47,69 @@ class BatchWords:
     ) -> BatchWords:
         made = cls.__new__(cls)
         made.posts, made.lengths, made.ids, made.words = posts, lengths, ids, words
+        made._places = None
         return made
 
     def replace(self, parts: Mapping[str, Sequence[str]]) -> BatchWords:
         """The posts with each word of ``parts`` replaced by its parts, numbered as
         ``BatchWords`` of those word lists would be, from the distinct words: no token is
         hashed again, and only the posts holding such a word are made anew."""
-        hit = list(compress(range(len(self.words)), map(parts.__contains__, self.words)))
-        if not hit:
+        places = self._places
+        if places is None:  # made by replace: each word's first token
+            firsts = np.unique(self.ids, return_index=True)[1].tolist()
+            places = self._places = dict(zip(self.words, firsts, strict=True))
+        # The batch holds a few of the split words: they are looked up, not its words in them.
+        found = [at for at in map(places.get, parts) if at is not None]
+        if not found:
             return self
-        replaced = np.zeros(len(self.words), np.bool_)
+        words, size = self.words, len(self.words)
+        hit = np.unique(self.ids[found])
+        # The replaced words' parts by number: a part the batch holds as a word has that
+        # word's number, another a number past the batch's words (one per string).
+        extra: dict[str, int] = {}
+        spans: list[int] = []
+        codes: list[int] = []
+        for number in hit.tolist():
+            split = parts[words[number]]
+            spans.append(len(split))
+            for part in split:
+                at = places.get(part)
+                codes.append(
+                    int(self.ids[at])
+                    if at is not None
+                    else extra.setdefault(part, size + len(extra))
+                )
+        # Each distinct word's parts end to end (a word not replaced is its own part), and
+        # the new words in order of first appearance there, as the replaced lists meet them.
+        sizes = np.ones(size, np.int64)
+        sizes[hit] = spans
+        ends = np.cumsum(sizes)
+        flat = np.repeat(np.arange(size, dtype=np.int64), sizes)
+        count = np.asarray(spans, np.int64)
+        flat[np.repeat(ends[hit] - count, count) + _within(count)] = codes
+        met, first = np.unique(flat, return_index=True)
+        order = met[np.argsort(first)]
+        renumber = np.empty(size + len(extra), np.int64)
+        renumber[order] = np.arange(len(order))
+        numbers = renumber[flat]  # each distinct word's parts' new numbers, end to end
+        strings = words + list(extra)
+        each = sizes[self.ids]  # how many words each token becomes
+        ids = numbers[np.repeat(ends[self.ids] - each, each) + _within(each)]
+        lengths = np.bincount(self.rows(), weights=each, minlength=len(self)).astype(np.int64)
+        new_words = list(map(strings.__getitem__, order.tolist()))
+        # Only the posts holding a replaced word are made anew, from the new numbers.
+        replaced = np.zeros(size, np.bool_)
         replaced[hit] = True
         posts = list(self.posts)
-        for row in np.unique(self.rows()[replaced[self.ids]]).tolist():
-            post = self.posts[row]
-            new: list[str] = []
-            done = 0  # the runs between the replaced words are copied as slices
-            for at in compress(range(len(post)), map(parts.__contains__, post)):
-                new += post[done:at]
-                new += parts[post[at]]
-                done = at + 1
-            new += post[done:]
-            posts[row] = new
-        # Each distinct word's parts, in the order the words first appear: the new words'
-        # first appearances come in this order too (a word's first token comes first).
-        expansions = [parts.get(w, (w,)) for w in self.words]
-        sizes = np.fromiter(map(len, expansions), np.int64, len(expansions))
-        flat = list(chain.from_iterable(expansions))
-        met: dict[str, int] = {}
-        at_first = np.fromiter(map(met.setdefault, flat, count()), np.int64, len(flat))
-        rank = np.zeros(len(flat), np.int64)
-        rank[np.fromiter(met.values(), np.int64, len(met))] = np.arange(len(met))
-        numbers = rank[at_first]  # each distinct word's parts' new numbers, end to end
-        each = sizes[self.ids]  # how many words each token becomes
-        starts = np.repeat(np.cumsum(sizes)[self.ids] - each, each)
-        within = np.arange(len(starts)) - np.repeat(np.cumsum(each) - each, each)
-        lengths = np.bincount(self.rows(), weights=each, minlength=len(posts)).astype(np.int64)
-        return BatchWords._made(posts, lengths, numbers[starts + within], list(met))
+        rows = np.unique(self.rows()[replaced[self.ids]])
+        holding = np.zeros(len(self), np.bool_)
+        holding[rows] = True
+        held = np.repeat(holding, lengths)  # the new tokens of those posts
+        tokens = np.asarray(new_words, dtype=object)[ids[held]].tolist()
+        stops = np.cumsum(lengths[rows]).tolist()
+        for row, lo, hi in zip(rows.tolist(), [0, *stops], stops, strict=False):
+            posts[row] = tokens[lo:hi]
+        return BatchWords._made(posts, lengths, ids, new_words)
 
     def __len__(self) -> int:
         return len(self.posts)
@@ -90,3 +117,8 @@ class BatchWords:
     def rows(self) -> npt.NDArray[np.int64]:
         """The post of each token."""
         return np.repeat(np.arange(len(self.posts), dtype=np.int64), self.lengths)
+
+
+def _within(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """0, 1, ... count - 1 for each count, end to end."""
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)

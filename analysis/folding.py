@@ -371,8 +371,7 @@ class Folder:
         table = self._table
         # Most keys are new: those go in by one dict update (C); the few keys other posts
         # hold already get this post added to their bucket.
-        held = table.keys() & keys
-        if not held:
+        if table.keys().isdisjoint(keys):
             table.update(dict.fromkeys(keys, post_id))
             return
         for key in keys:

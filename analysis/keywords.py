@@ -312,14 +312,20 @@ def keywords_many(
     chosen = np.flatnonzero(rough >= kth[row])  # by post, as the pairs
     exact = np.fromiter(map(math.log, ratio[chosen].tolist()), np.float64, len(chosen)) + 1
     weights = _round6(tf[chosen] * exact)
-    # Each post's words by weight (largest first), then by word: one sort for the batch,
-    # on the words' ranks among the chosen ones.
-    chosen_words = word[chosen]
-    distinct = np.unique(chosen_words)
+    # Each post's words by weight (largest first), then by word: one sort for the batch, on
+    # the words' ranks. Only the words tied with another of their post's need a rank (their
+    # order among themselves): those alone are sorted as strings.
+    chosen_words, chosen_rows = word[chosen], row[chosen]
+    by_weight = np.lexsort((-weights, chosen_rows))
+    ordered_rows, ordered_weights = chosen_rows[by_weight], weights[by_weight]
+    same = (ordered_rows[1:] == ordered_rows[:-1]) & (ordered_weights[1:] == ordered_weights[:-1])
+    tied = np.zeros(len(chosen), np.bool_)
+    tied[by_weight[1:][same]] = True
+    tied[by_weight[:-1][same]] = True
+    distinct = np.unique(chosen_words[tied])
     strings = list(map(vocab.__getitem__, distinct.tolist()))
-    rank = np.empty(len(vocab), np.int64)
+    rank = np.zeros(len(vocab), np.int64)
     rank[distinct[sorted(range(len(strings)), key=strings.__getitem__)]] = np.arange(len(strings))
-    chosen_rows = row[chosen]
     ranked = np.lexsort((rank[chosen_words], -weights, chosen_rows))
     first = np.searchsorted(chosen_rows[ranked], np.arange(n + 1))
     place = np.arange(len(ranked)) - first[chosen_rows[ranked]]

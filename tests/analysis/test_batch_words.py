@@ -86,6 +86,7 @@ def test_replaced_words_are_numbered_as_the_replaced_lists(posts: list[list[str]
     parts[common[0]] = (common[1], "新词")
     parts[common[2]] = ()
     parts["不在其中"] = ("不", "在")
+    parts[common[3]] = ("新词", common[3], common[4])  # a new part met twice, a word kept
     replaced = [[p for w in post for p in parts.get(w, (w,))] for post in posts]
     got, expected = BatchWords(posts).replace(parts), BatchWords(replaced)
     assert got.posts == replaced
@@ -96,3 +97,10 @@ def test_replaced_words_are_numbered_as_the_replaced_lists(posts: list[list[str]
     assert kept and all(got.posts[k] is posts[k] for k in kept)  # not copied
     same = BatchWords(posts)
     assert same.replace({"不在其中": ("不",)}) is same
+    # Replacing again, in the replaced words (numbered by replace, not by a cut).
+    again = {common[5]: ("又", "新词"), "新词": ("新", "词")}
+    twice = [[p for w in post for p in again.get(w, (w,))] for post in replaced]
+    got, expected = got.replace(again), BatchWords(twice)
+    assert (got.posts, got.words) == (twice, expected.words)
+    assert got.ids.tolist() == expected.ids.tolist()
+    assert got.lengths.tolist() == expected.lengths.tolist()
