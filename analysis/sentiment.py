@@ -154,9 +154,10 @@ class SentimentModel:
         left = index[2][:, 0] * self._radix + index[2][:, 1]
         right = index[2][:, 1] * self._radix + index[2][:, 2]
         triple = left * self._radix + index[2][:, 2] + self._radix**2
-        self._grams = HashTable(
-            np.concatenate([pair, triple]), np.concatenate([ids[grams[1]], ids[grams[2]]])
-        )
+        gram_ids = np.concatenate([ids[grams[1]], ids[grams[2]]])
+        # The commonest n-grams (lowest idf) first in their hash buckets: most are found at once.
+        common = np.argsort(idf[gram_ids], kind="stable")
+        self._grams = HashTable(np.concatenate([pair, triple])[common], gram_ids[common])
         # A 3-gram is kept only if it is in enough texts, so are the 2-grams in it (true of
         # every model scripts/train_sentiment.py writes, checked here): then a 3-gram need not
         # be looked up unless both its 2-grams were found.

@@ -177,27 +177,28 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
 
 
 class HashTable:
-    """Open addressing (linear probing) from non-zero int64 keys to int64 values, looked up
-    for a whole array of keys at once: one random read for most keys, no sort."""
+    """Int64 keys to int64 values, looked up for a whole array of keys at once: the keys sorted
+    by hash bucket, a bucket's first key read at once (most hits), the rest of the few buckets
+    with more keys probed in a short loop; no sort of the keys asked."""
 
     def __init__(self, keys: Ints, values: Ints) -> None:
+        """Within a bucket the keys keep the order given: give the likeliest asked first."""
         ordered = np.sort(keys)
-        if (ordered[1:] == ordered[:-1]).any() or (keys == 0).any():
-            raise ValueError("hash table keys must be distinct and non-zero")
-        bits = max(4, (2 * len(keys)).bit_length())  # at most half full: short probes
+        if (ordered[1:] == ordered[:-1]).any():
+            raise ValueError("hash table keys must be distinct")
+        bits = max(4, len(keys).bit_length() + 1)  # about 2 buckets per key: few share one
         self._shift = np.uint64(64 - bits)
-        # Linear probing without wrap-around, built at once: in order of home slot, each key
-        # goes to its home or right after the key before, whichever is later. The table runs
-        # on past the last key by one free slot, where every probe stops.
         home = self._slot(keys)
         order = np.argsort(home, kind="stable")
-        step = np.arange(len(keys))
-        at = step + np.maximum.accumulate(home[order] - step) if len(keys) else step
-        size = max(1 << bits, int(at[-1]) + 1 if len(keys) else 0) + 1
-        # One row per slot, key then value: a probe reads both in one go. Key 0: free.
-        self._table = np.zeros((size, 2), np.int64)
-        self._table[at, 0] = keys[order]
-        self._table[at, 1] = values[order]
+        # One row per key, key then value: a probe reads both in one go. The last row, -1
+        # for any key, is where a bucket past the last key points.
+        self._table = np.zeros((len(keys) + 1, 2), np.int64)
+        self._table[:-1, 0] = keys[order]
+        self._table[:-1, 1] = values[order]
+        self._table[-1, 1] = -1
+        first = np.searchsorted(home[order], np.arange((1 << bits) + 1))
+        # Each bucket's first row and its number of keys, read together.
+        self._buckets = np.stack([first[:-1], np.diff(first)], axis=1).astype(np.int32)
 
     def _slot(self, keys: Ints) -> Ints:
         mixed = np.ascontiguousarray(keys).view(np.uint64) * _MULTIPLIER  # wraps: the hash
@@ -205,19 +206,23 @@ class HashTable:
 
     def find(self, keys: Ints) -> Ints:
         """The value of each key, -1 where it is not in the table."""
-        at = self._slot(keys)
-        rows = np.take(self._table, at, axis=0)  # several times faster than table[at] here
+        # np.take: several times faster than table[at] here
+        bucket = np.take(self._buckets, self._slot(keys), axis=0)
+        at = bucket[:, 0]
+        rows = np.take(self._table, at, axis=0)
         hit = rows[:, 0] == keys
         out = np.where(hit, rows[:, 1], -1)
-        going = np.flatnonzero((rows[:, 0] != 0) & ~hit)
-        at = at[going]
+        going = np.flatnonzero(bucket[:, 1] > 1)
+        going = going[~hit[going]]
+        at, left = at[going], bucket[going, 1]
         while going.size:
             at = at + 1
+            left = left - 1
             rows = np.take(self._table, at, axis=0)
             hit = rows[:, 0] == keys[going]
             out[going[hit]] = rows[hit, 1]
-            more = (rows[:, 0] != 0) & ~hit
-            going, at = going[more], at[more]
+            more = ~hit & (left > 1)
+            going, at, left = going[more], at[more], left[more]
         return out
 
 
@@ -259,7 +264,6 @@ def _substring_keys(codes: Codes, starts: Ints, lengths: Ints) -> Ints:
         np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * up[: len(codes)], out=prefix[1:])
         hashed = (prefix[starts + lengths] - prefix[starts]) * down[starts]
     keys: Ints = (hashed + lengths.astype(np.uint64) * _MULTIPLIER).view(np.int64)
-    keys[keys == 0] = 1  # 0 marks a free slot; a false candidate is refused by the check
     return keys
 
 
@@ -295,7 +299,7 @@ class Strings:
         self._offsets = np.cumsum(self._lengths) - self._lengths
         keys = _substring_keys(self._flat, self._offsets, self._lengths)
         # Two of the model's long strings with one hash (about 1e-12 here) cannot share a
-        # slot: refuse rather than answer wrongly.
+        # key: refuse rather than answer wrongly.
         self._long = HashTable(keys, np.arange(len(long), dtype=np.int64))
 
     def find(self, codes: Codes, starts: Ints, lengths: Ints) -> Ints:
