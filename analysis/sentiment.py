@@ -11,10 +11,10 @@ import json
 import math
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -164,9 +164,6 @@ class SentimentModel:
         self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
         words = np.flatnonzero(kind == ord("w")).tolist()
         self._word_table = Strings([names[i][1:] for i in words], ids[words])
-        # The same words in a dict of their own, for a batch's distinct words (BatchWords):
-        # a few thousand lookups where the whole vocabulary's dict would miss the cache.
-        self._word_ids = dict(zip([names[i][1:] for i in words], ids[words].tolist(), strict=True))
         marks = np.flatnonzero(kind == ord("e")).tolist()
         self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
@@ -230,8 +227,7 @@ class SentimentModel:
         """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
         the normalised texts (`normal`, text i ending at bounds[i])."""
         if isinstance(tokens, BatchWords):  # numbered: each distinct word looked up once
-            known = map(self._word_ids.get, tokens.words, repeat(-1))
-            return tokens.rows(), np.fromiter(known, np.int64, len(tokens.words))[tokens.ids]
+            return tokens.rows(), self._find_words(tokens.words, len(tokens.words))[tokens.ids]
         if tokens is None:
             text = decode(normal)
             cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
@@ -245,7 +241,7 @@ class SentimentModel:
         if not total:
             return rows, rows
         try:
-            codes = encode("\0".join(chain.from_iterable(tokens)))
+            return rows, self._find_words(chain.from_iterable(tokens), total)
         except TypeError:
             for row, cut in enumerate(tokens):
                 for word in cut:
@@ -253,15 +249,21 @@ class SentimentModel:
                         kind = type(word).__name__
                         raise TypeError(f"tokens {row} holds {kind}, expected str") from None
             raise
+
+    def _find_words(self, words: Iterable[str], total: int) -> Ints:
+        """The feature id (or -1) of each of `total` words, all encoded and looked up at once
+        (quicker than a dict, whose word strings are scattered in memory)."""
+        words = list(words)
+        codes = encode("\0".join(words))
         # Each word ends at a separator, unless a word holds "\0" itself: then count.
         ends = np.flatnonzero(codes == 0)
         if len(ends) == total - 1:
             ends = np.append(ends, len(codes))
             lengths = np.diff(ends, prepend=-1) - 1
         else:
-            lengths = np.fromiter(map(len, chain.from_iterable(tokens)), np.int64, total)
+            lengths = np.fromiter(map(len, words), np.int64, total)
             ends = np.cumsum(lengths + 1) - 1
-        return rows, self._word_table.find(codes, ends - lengths, lengths)
+        return self._word_table.find(codes, ends - lengths, lengths)
 
     def _lookup(
         self, texts: Sequence[str], tokens: Tokens | None = None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rjieba
 
+from analysis.batch_words import BatchWords
 from analysis.sentiment import SentimentModel, features, normalize
 from analysis.sentiment_tables import (
     _INVERSE,
@@ -106,6 +107,9 @@ def test_given_words_with_odd_contents(model: SentimentModel) -> None:
     # The same words in dict lookups, the definition: "" and "满\x00意" are no word.
     assert scores[0] == model.scores(texts[:1], plain[:1])[0]
     assert scores[1] == model.scores([texts[1]], [["非常", "满意"]])[0]
+    # Numbered, the distinct words are looked up on their own: the same scores.
+    assert np.array_equal(model.scores(texts, BatchWords(odd)), scores, equal_nan=True)
+    assert np.isnan(model.scores([""], BatchWords([[]]))[0])
     long = ["超" * 40, "abcdefghijklmnopqrstuvwxyz"]
     assert np.isfinite(model.scores(["超长"], [long])[0])
     with pytest.raises(TypeError, match="tokens 1 holds int"):
