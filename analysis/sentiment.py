@@ -53,6 +53,8 @@ _LABELS = (Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE)
 
 # One word list per text, or the batch's words numbered once (shared with the keywords).
 Tokens = Sequence[Sequence[str]] | BatchWords
+# Row << shift | feature id: int32 or int64.
+Keys = npt.NDArray[np.signedinteger[Any]]
 
 
 class SentimentModelError(Exception):
@@ -91,13 +93,11 @@ def features(text: str) -> list[str]:
     return out
 
 
-def _known(rows: Ints, ids: Ints, shift: int) -> npt.NDArray[np.signedinteger[Any]]:
-    """The occurrences with a feature (id >= 0) as row << shift | id: one sortable number, in
-    32 bits when the batch and the vocabulary fit (a quicker sort), else in 64."""
+def _known(row_keys: Keys, ids: Ints) -> Keys:
+    """The occurrences with a feature (id >= 0) as row << shift | id (`row_keys`: each
+    occurrence's row << shift, see `SentimentModel._lookup`)."""
     hit = ids >= 0
-    if shift < 32:
-        return (rows[hit].astype(np.int32) << shift) | ids[hit].astype(np.int32)
-    return (rows[hit] << 32) | ids[hit]
+    return row_keys[hit] | ids[hit].astype(row_keys.dtype)
 
 
 def _read_array(archive: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
@@ -265,11 +265,9 @@ class SentimentModel:
             ends = np.cumsum(lengths + 1) - 1
         return self._word_table.find(codes, ends - lengths, lengths)
 
-    def _lookup(
-        self, texts: Sequence[str], tokens: Tokens | None = None
-    ) -> tuple[npt.NDArray[np.signedinteger[Any]], int]:
+    def _lookup(self, texts: Sequence[str], tokens: Tokens | None = None) -> tuple[Keys, int]:
         """Every known feature occurrence in the batch as row << shift | feature id, and the
-        shift (see `_known`); the word features come from `tokens` when given (one word list
+        shift; the word features come from `tokens` when given (one word list
         per text), else from rjieba."""
         n = len(texts)
         if tokens is not None and len(tokens) != n:
@@ -284,12 +282,19 @@ class SentimentModel:
             raise
         codes, lengths = normalize_batch(texts, joined, np.fromiter(map(len, texts), np.int64, n))
         bounds = np.cumsum(lengths)
+        # Row and feature id as one sortable number: in 32 bits when the batch and the
+        # vocabulary fit (a quicker sort), else in 64.
         shift = self._id_bits if n <= 1 << (31 - self._id_bits) else 32
-        found = [_known(*self._words(n, codes, bounds, tokens), shift)]
-        found.append(_known(*self._emoticons(codes, bounds), shift))
-        row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        row_key: Keys = np.arange(n, dtype=np.int64) << shift
+        if shift < 32:
+            row_key = row_key.astype(np.int32)
+        rows, ids = self._words(n, codes, bounds, tokens)
+        found = [_known(row_key[rows], ids)]
+        rows, ids = self._emoticons(codes, bounds)
+        found.append(_known(row_key[rows], ids))
+        at_key = np.repeat(row_key, lengths)  # each character's row << shift
         index = self._char_index[codes]
-        found.append(_known(row_at, self._char_ids[index], shift))
+        found.append(_known(at_key, self._char_ids[index]))
         if len(codes) >= 2:
             # A 2-gram is real if both characters are in some feature and it does not run from
             # a text's last character into the next text; a 3-gram if both its 2-grams are
@@ -299,15 +304,17 @@ class SentimentModel:
             at = np.flatnonzero(real)
             key = index[at] * self._radix + index[at + 1]
             pairs = self._grams.find(key)
-            found.append(_known(row_at[at], pairs, shift))
+            hit = pairs >= 0
+            found_at = at[hit]
+            found.append(at_key[found_at] | pairs[hit].astype(at_key.dtype))
             if len(codes) >= 3:
                 if self._prune:
                     real[:] = False
-                    real[at[pairs >= 0]] = True
+                    real[found_at] = True
                 at = np.flatnonzero(real[:-1] & real[1:])
                 key = (index[at] * self._radix + index[at + 1]) * self._radix + index[at + 2]
                 triples = self._grams.find(key + self._radix**2)
-                found.append(_known(row_at[at], triples, shift))
+                found.append(_known(at_key[at], triples))
         return np.concatenate(found), shift
 
     def _emoticons(self, codes: Codes, bounds: Ints) -> tuple[Ints, Ints]:
@@ -341,14 +348,16 @@ class SentimentModel:
         # np.unique without its argsort: a plain sort is several times faster on int64.
         occurrences, shift = self._lookup(texts, tokens)
         pairs = np.sort(occurrences)
-        new = np.ones(len(pairs), np.bool_)
-        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
+        new = np.ones(len(pairs) + 1, np.bool_)  # and one past the end: the last run's end
+        np.not_equal(pairs[1:], pairs[:-1], out=new[1:-1])
         first = np.flatnonzero(new)
-        counts = np.diff(first, append=len(pairs))
-        pairs = pairs[first]
-        row_of = pairs >> shift
+        counts = np.diff(first)
+        pairs = pairs[first[:-1]]
+        row_of = (pairs >> shift).astype(np.intp)  # once, not in each bincount
         idx = pairs & ((1 << shift) - 1)
-        tf = 1.0 + np.log(counts.astype(np.float64))
+        # Most counts are 1: the log of each count up to the largest, read per feature.
+        top = int(counts.max()) if len(counts) else 0
+        tf = np.take(1.0 + np.log(np.arange(1, top + 1, dtype=np.float64)), counts - 1)
         n = len(texts)
         idf_weight = np.take(self._idf_weight, idx, axis=0)
         norm = np.sqrt(np.bincount(row_of, weights=(tf * idf_weight[:, 0]) ** 2, minlength=n))
