@@ -69,47 +69,54 @@ def _may_interact(code: int) -> bool:
     return unicodedata.combining(ch) != 0 or code in _second_halves() or 0x1160 <= code < 0x1200
 
 
+# What a code point's NFKC form asks of `normalize_batch` (0: not seen yet).
+_SEEN, _SLOW, _LONGER, _RISKY = 1, 2, 4, 8
+
+
 class _Folding:
     """`normalize` per code point. Each character's NFKC form is computed in Python the first
     time the character is seen (few are new after a few batches) and kept in tables over all
-    code points, with the lower case and white space of the characters it gives. A character
-    whose lower case is not one character per character, or depends on its neighbours (capital
-    sigma), sends its text to the plain Python `normalize`."""
+    code points, with the lower case (a space for white space) of the characters it gives. A
+    character whose lower case is not one character per character, or depends on its
+    neighbours (capital sigma), sends its text to the plain Python `normalize`."""
 
     def __init__(self) -> None:
-        self.state = np.zeros(SIZE, np.uint8)  # 0 unseen, 1 tables, 2 Python
+        # _SEEN, and _SLOW (plain Python), _LONGER (NFKC gives several characters) or _RISKY
+        # (it gives one that may compose with or reorder around its neighbour): one read
+        # per character tells what the batch needs.
+        self.flags = np.zeros(SIZE, np.uint8)
         self.first = np.zeros(SIZE, np.uint32)  # first character of NFKC(c)
         self.longer: dict[int, Codes] = {}  # the rest of NFKC(c), when it is longer
-        self.is_longer = np.zeros(SIZE, np.bool_)
-        self.lower = np.zeros(SIZE, np.uint32)  # for the characters NFKC gives
-        self.space = np.zeros(SIZE, np.bool_)  # their lower case is white space
-        # ... or they may compose with or reorder around their neighbour (see normalize_batch)
-        self.risky = np.zeros(SIZE, np.bool_)
+        self.fold = np.zeros(SIZE, np.uint32)  # for the characters NFKC gives: lower or space
 
     def see(self, codes: Codes) -> npt.NDArray[np.uint8]:
-        """The state of each code, filling in the codes never seen before."""
-        state = self.state[codes]
-        if not state.all():
-            for code in np.unique(codes[state == 0]).tolist():
+        """The flags of each code, filling in the codes never seen before."""
+        flags = self.flags[codes]
+        if not flags.all():
+            for code in np.unique(codes[flags == 0]).tolist():
                 nfkc = unicodedata.normalize("NFKC", chr(code))
                 simple = "\u03a3" not in nfkc and all(len(ch.lower()) == 1 for ch in nfkc)
+                flag = _SEEN
                 if simple:
                     for ch in nfkc:
-                        self.lower[ord(ch)] = ord(ch.lower())
-                        self.space[ord(ch)] = _SPACE.match(ch.lower()) is not None
-                        self.risky[ord(ch)] = _may_interact(ord(ch))
+                        lower = ch.lower()
+                        self.fold[ord(ch)] = 32 if _SPACE.match(lower) else ord(lower)
+                        if _may_interact(ord(ch)):
+                            flag |= _RISKY
                     self.first[code] = ord(nfkc[0])
                     if len(nfkc) > 1:
                         self.longer[code] = encode(nfkc[1:])
-                        self.is_longer[code] = True
-                self.state[code] = 1 if simple else 2
-            state = self.state[codes]
-        return state
+                        flag |= _LONGER
+                else:
+                    flag |= _SLOW
+                self.flags[code] = flag
+            flags = self.flags[codes]
+        return flags
 
-    def nfkc(self, raw: Codes, row_at: Ints) -> tuple[Codes, Ints]:
+    def nfkc(self, raw: Codes, flags: npt.NDArray[np.uint8], row_at: Ints) -> tuple[Codes, Ints]:
         """Each character's own NFKC form, put together, and the text each character is in."""
         out = self.first[raw]
-        longer = np.flatnonzero(self.is_longer[raw])
+        longer = np.flatnonzero(flags & _LONGER)
         if not longer.size:
             return out, row_at
         where: list[Ints] = []
@@ -137,10 +144,11 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
     raw = encode(joined)
     n = len(lengths)
     row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    flags = _FOLDING.see(raw)
     slow = np.zeros(n, np.bool_)
-    slow[row_at[_FOLDING.see(raw) != 1]] = True
-    nfkc, row_at = _FOLDING.nfkc(raw, row_at)
-    risky = np.unique(row_at[_FOLDING.risky[nfkc]]).tolist()
+    slow[row_at[(flags & _SLOW) != 0]] = True
+    risky = np.unique(row_at[(flags & _RISKY) != 0]).tolist()
+    nfkc, row_at = _FOLDING.nfkc(raw, flags, row_at)
     if risky:  # a text with marks that may compose or reorder: is it normalised as it is?
         text = decode(nfkc)
         bounds = np.cumsum(np.bincount(row_at, minlength=n))
@@ -148,14 +156,15 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
             start = int(bounds[row - 1]) if row else 0
             if not unicodedata.is_normalized("NFKC", text[start : bounds[row]]):
                 slow[row] = True
-    space = _FOLDING.space[nfkc]
+    folded = _FOLDING.fold[nfkc]
+    space = folded == 32
     # Runs of white space become one space; a space at the start of a text counts as
     # following one (so it goes), and a text's last space goes after the collapse.
     after_space = np.ones(len(nfkc), np.bool_)
     after_space[1:] = space[:-1]
     after_space[1:] |= row_at[1:] != row_at[:-1]
     keep = ~(space & after_space)
-    codes = np.where(space, np.uint32(32), _FOLDING.lower[nfkc])[keep]
+    codes = folded[keep]
     out_lengths = np.bincount(row_at[keep], minlength=n).astype(np.int64)
     ends = np.cumsum(out_lengths) - 1
     trailing = (out_lengths > 0) & (codes[ends] == 32) if len(codes) else out_lengths < 0
