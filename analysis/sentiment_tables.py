@@ -186,9 +186,9 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
 
 
 class HashTable:
-    """Int64 keys to int64 values, looked up for a whole array of keys at once: the keys sorted
-    by hash bucket, a bucket's first key read at once (most hits), the rest of the few buckets
-    with more keys probed in a short loop; no sort of the keys asked."""
+    """Int64 keys to int64 values, looked up for a whole array of keys at once: each hash
+    bucket holds its first key and value (one read finds most keys); the other keys of the
+    few buckets with more are kept apart, sorted by bucket, and probed in a short loop."""
 
     def __init__(self, keys: Ints, values: Ints) -> None:
         """Within a bucket the keys keep the order given: give the likeliest asked first."""
@@ -199,15 +199,20 @@ class HashTable:
         self._shift = np.uint64(64 - bits)
         home = self._slot(keys)
         order = np.argsort(home, kind="stable")
-        # One row per key, key then value: a probe reads both in one go. The last row, -1
-        # for any key, is where a bucket past the last key points.
-        self._table = np.zeros((len(keys) + 1, 2), np.int64)
-        self._table[:-1, 0] = keys[order]
-        self._table[:-1, 1] = values[order]
-        self._table[-1, 1] = -1
-        first = np.searchsorted(home[order], np.arange((1 << bits) + 1))
-        # Each bucket's first row and its number of keys, read together.
-        self._buckets = np.stack([first[:-1], np.diff(first)], axis=1).astype(np.int32)
+        home = home[order]
+        head = np.ones(len(order), np.bool_)
+        head[1:] = home[1:] != home[:-1]
+        # One row per bucket, key then value: a probe reads both in one go. An empty bucket
+        # answers -1 for any key (a key of that bucket is not in the table).
+        self._heads = np.zeros((1 << bits, 2), np.int64)
+        self._heads[:, 1] = -1
+        self._heads[home[head], 0] = keys[order[head]]
+        self._heads[home[head], 1] = values[order[head]]
+        rest = order[~head]
+        self._rest = np.stack([keys[rest], values[rest]], axis=1)
+        first = np.searchsorted(home[~head], np.arange((1 << bits) + 1))
+        # Each bucket's first row in `_rest` and its number of rows there, read together.
+        self._more = np.stack([first[:-1], np.diff(first)], axis=1).astype(np.int32)
 
     def _slot(self, keys: Ints) -> Ints:
         mixed = np.ascontiguousarray(keys).view(np.uint64) * _MULTIPLIER  # wraps: the hash
@@ -215,23 +220,20 @@ class HashTable:
 
     def find(self, keys: Ints) -> Ints:
         """The value of each key, -1 where it is not in the table."""
-        # np.take: several times faster than table[at] here
-        bucket = np.take(self._buckets, self._slot(keys), axis=0)
-        at = bucket[:, 0]
-        rows = np.take(self._table, at, axis=0)
+        bucket = self._slot(keys)
+        rows = np.take(self._heads, bucket, axis=0)  # several times faster than [bucket]
         hit = rows[:, 0] == keys
         out = np.where(hit, rows[:, 1], -1)
-        going = np.flatnonzero(bucket[:, 1] > 1)
-        going = going[~hit[going]]
-        at, left = at[going], bucket[going, 1]
+        going = np.flatnonzero(~hit)
+        more = np.take(self._more, bucket[going], axis=0)
+        crowded = more[:, 1] > 0
+        going, at, left = going[crowded], more[crowded, 0], more[crowded, 1]
         while going.size:
-            at = at + 1
-            left = left - 1
-            rows = np.take(self._table, at, axis=0)
+            rows = np.take(self._rest, at, axis=0)
             hit = rows[:, 0] == keys[going]
             out[going[hit]] = rows[hit, 1]
-            more = ~hit & (left > 1)
-            going, at, left = going[more], at[more], left[more]
+            on = ~hit & (left > 1)
+            going, at, left = going[on], at[on] + 1, left[on] - 1
         return out
 
 
