@@ -11,10 +11,10 @@ import json
 import math
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ _LABELS = (Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE)
 
 # One word list per text, or the batch's words numbered once (shared with the keywords).
 Tokens = Sequence[Sequence[str]] | BatchWords
+# Row << shift | feature id: int32 or int64.
+Keys = npt.NDArray[np.signedinteger[Any]]
 
 
 class SentimentModelError(Exception):
@@ -91,13 +93,11 @@ def features(text: str) -> list[str]:
     return out
 
 
-def _known(rows: Ints, ids: Ints, shift: int) -> npt.NDArray[np.signedinteger[Any]]:
-    """The occurrences with a feature (id >= 0) as row << shift | id: one sortable number, in
-    32 bits when the batch and the vocabulary fit (a quicker sort), else in 64."""
+def _known(row_keys: Keys, ids: Ints) -> Keys:
+    """The occurrences with a feature (id >= 0) as row << shift | id (`row_keys`: each
+    occurrence's row << shift, see `SentimentModel._lookup`)."""
     hit = ids >= 0
-    if shift < 32:
-        return (rows[hit].astype(np.int32) << shift) | ids[hit].astype(np.int32)
-    return (rows[hit] << 32) | ids[hit]
+    return row_keys[hit] | ids[hit].astype(row_keys.dtype)
 
 
 def _read_array(archive: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
@@ -154,18 +154,16 @@ class SentimentModel:
         left = index[2][:, 0] * self._radix + index[2][:, 1]
         right = index[2][:, 1] * self._radix + index[2][:, 2]
         triple = left * self._radix + index[2][:, 2] + self._radix**2
-        self._grams = HashTable(
-            np.concatenate([pair, triple]), np.concatenate([ids[grams[1]], ids[grams[2]]])
-        )
+        gram_ids = np.concatenate([ids[grams[1]], ids[grams[2]]])
+        # The commonest n-grams (lowest idf) first in their hash buckets: most are found at once.
+        common = np.argsort(idf[gram_ids], kind="stable")
+        self._grams = HashTable(np.concatenate([pair, triple])[common], gram_ids[common])
         # A 3-gram is kept only if it is in enough texts, so are the 2-grams in it (true of
         # every model scripts/train_sentiment.py writes, checked here): then a 3-gram need not
         # be looked up unless both its 2-grams were found.
         self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
         words = np.flatnonzero(kind == ord("w")).tolist()
         self._word_table = Strings([names[i][1:] for i in words], ids[words])
-        # The same words in a dict of their own, for a batch's distinct words (BatchWords):
-        # a few thousand lookups where the whole vocabulary's dict would miss the cache.
-        self._word_ids = dict(zip([names[i][1:] for i in words], ids[words].tolist(), strict=True))
         marks = np.flatnonzero(kind == ord("e")).tolist()
         self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
@@ -229,8 +227,8 @@ class SentimentModel:
         """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
         the normalised texts (`normal`, text i ending at bounds[i])."""
         if isinstance(tokens, BatchWords):  # numbered: each distinct word looked up once
-            known = map(self._word_ids.get, tokens.words, repeat(-1))
-            return tokens.rows(), np.fromiter(known, np.int64, len(tokens.words))[tokens.ids]
+            words = tokens.words
+            return tokens.rows(), self._find_words("\0".join(words), words, len(words))[tokens.ids]
         if tokens is None:
             text = decode(normal)
             cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
@@ -244,7 +242,7 @@ class SentimentModel:
         if not total:
             return rows, rows
         try:
-            codes = encode("\0".join(chain.from_iterable(tokens)))
+            joined = "\0".join(chain.from_iterable(tokens))
         except TypeError:
             for row, cut in enumerate(tokens):
                 for word in cut:
@@ -252,22 +250,26 @@ class SentimentModel:
                         kind = type(word).__name__
                         raise TypeError(f"tokens {row} holds {kind}, expected str") from None
             raise
+        return rows, self._find_words(joined, chain.from_iterable(tokens), total)
+
+    def _find_words(self, joined: str, words: Iterable[str], total: int) -> Ints:
+        """The feature id (or -1) of each of `total` words, joined by "\\0", all looked up at
+        once (quicker than a dict, whose word strings are scattered in memory)."""
+        codes = encode(joined)
         # Each word ends at a separator, unless a word holds "\0" itself: then count.
         ends = np.flatnonzero(codes == 0)
         if len(ends) == total - 1:
             ends = np.append(ends, len(codes))
             lengths = np.diff(ends, prepend=-1) - 1
         else:
-            lengths = np.fromiter(map(len, chain.from_iterable(tokens)), np.int64, total)
+            lengths = np.fromiter(map(len, words), np.int64, total)
             ends = np.cumsum(lengths + 1) - 1
-        return rows, self._word_table.find(codes, ends - lengths, lengths)
+        return self._word_table.find(codes, ends - lengths, lengths)
 
-    def _lookup(
-        self, texts: Sequence[str], tokens: Tokens | None = None
-    ) -> tuple[npt.NDArray[np.signedinteger[Any]], int]:
+    def _lookup(self, texts: Sequence[str], tokens: Tokens | None = None) -> tuple[Keys, int]:
         """Every known feature occurrence in the batch as row << shift | feature id, and the
-        shift (see `_known`); the word features come from `tokens` when given (one word list
-        per text), else from rjieba."""
+        shift; the word features come from `tokens` when given (one word list per text),
+        else from rjieba."""
         n = len(texts)
         if tokens is not None and len(tokens) != n:
             raise ValueError(f"tokens has {len(tokens)} word lists for {n} texts")
@@ -281,12 +283,19 @@ class SentimentModel:
             raise
         codes, lengths = normalize_batch(texts, joined, np.fromiter(map(len, texts), np.int64, n))
         bounds = np.cumsum(lengths)
+        # Row and feature id as one sortable number: in 32 bits when the batch and the
+        # vocabulary fit (a quicker sort), else in 64.
         shift = self._id_bits if n <= 1 << (31 - self._id_bits) else 32
-        found = [_known(*self._words(n, codes, bounds, tokens), shift)]
-        found.append(_known(*self._emoticons(codes, bounds), shift))
-        row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        row_key: Keys = np.arange(n, dtype=np.int64) << shift
+        if shift < 32:
+            row_key = row_key.astype(np.int32)
+        rows, ids = self._words(n, codes, bounds, tokens)
+        found = [_known(row_key[rows], ids)]
+        rows, ids = self._emoticons(codes, bounds)
+        found.append(_known(row_key[rows], ids))
+        at_key = np.repeat(row_key, lengths)  # each character's row << shift
         index = self._char_index[codes]
-        found.append(_known(row_at, self._char_ids[index], shift))
+        found.append(_known(at_key, self._char_ids[index]))
         if len(codes) >= 2:
             # A 2-gram is real if both characters are in some feature and it does not run from
             # a text's last character into the next text; a 3-gram if both its 2-grams are
@@ -296,15 +305,17 @@ class SentimentModel:
             at = np.flatnonzero(real)
             key = index[at] * self._radix + index[at + 1]
             pairs = self._grams.find(key)
-            found.append(_known(row_at[at], pairs, shift))
+            hit = pairs >= 0
+            found_at = at[hit]
+            found.append(at_key[found_at] | pairs[hit].astype(at_key.dtype))
             if len(codes) >= 3:
                 if self._prune:
                     real[:] = False
-                    real[at[pairs >= 0]] = True
+                    real[found_at] = True
                 at = np.flatnonzero(real[:-1] & real[1:])
                 key = (index[at] * self._radix + index[at + 1]) * self._radix + index[at + 2]
                 triples = self._grams.find(key + self._radix**2)
-                found.append(_known(row_at[at], triples, shift))
+                found.append(_known(at_key[at], triples))
         return np.concatenate(found), shift
 
     def _emoticons(self, codes: Codes, bounds: Ints) -> tuple[Ints, Ints]:
@@ -338,14 +349,16 @@ class SentimentModel:
         # np.unique without its argsort: a plain sort is several times faster on int64.
         occurrences, shift = self._lookup(texts, tokens)
         pairs = np.sort(occurrences)
-        new = np.ones(len(pairs), np.bool_)
-        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
+        new = np.ones(len(pairs) + 1, np.bool_)  # and one past the end: the last run's end
+        np.not_equal(pairs[1:], pairs[:-1], out=new[1:-1])
         first = np.flatnonzero(new)
-        counts = np.diff(first, append=len(pairs))
-        pairs = pairs[first]
-        row_of = pairs >> shift
+        counts = np.diff(first)
+        pairs = pairs[first[:-1]]
+        row_of = (pairs >> shift).astype(np.intp)  # once, not in each bincount
         idx = pairs & ((1 << shift) - 1)
-        tf = 1.0 + np.log(counts.astype(np.float64))
+        # Most counts are 1: the log of each count up to the largest, read per feature.
+        top = int(counts.max()) if len(counts) else 0
+        tf = np.take(1.0 + np.log(np.arange(1, top + 1, dtype=np.float64)), counts - 1)
         n = len(texts)
         idf_weight = np.take(self._idf_weight, idx, axis=0)
         norm = np.sqrt(np.bincount(row_of, weights=(tf * idf_weight[:, 0]) ** 2, minlength=n))

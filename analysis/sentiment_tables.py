@@ -69,47 +69,54 @@ def _may_interact(code: int) -> bool:
     return unicodedata.combining(ch) != 0 or code in _second_halves() or 0x1160 <= code < 0x1200
 
 
+# What a code point's NFKC form asks of `normalize_batch` (0: not seen yet).
+_SEEN, _SLOW, _LONGER, _RISKY = 1, 2, 4, 8
+
+
 class _Folding:
     """`normalize` per code point. Each character's NFKC form is computed in Python the first
     time the character is seen (few are new after a few batches) and kept in tables over all
-    code points, with the lower case and white space of the characters it gives. A character
-    whose lower case is not one character per character, or depends on its neighbours (capital
-    sigma), sends its text to the plain Python `normalize`."""
+    code points, with the lower case (a space for white space) of the characters it gives. A
+    character whose lower case is not one character per character, or depends on its
+    neighbours (capital sigma), sends its text to the plain Python `normalize`."""
 
     def __init__(self) -> None:
-        self.state = np.zeros(SIZE, np.uint8)  # 0 unseen, 1 tables, 2 Python
+        # _SEEN, and _SLOW (plain Python), _LONGER (NFKC gives several characters) or _RISKY
+        # (it gives one that may compose with or reorder around its neighbour): one read
+        # per character tells what the batch needs.
+        self.flags = np.zeros(SIZE, np.uint8)
         self.first = np.zeros(SIZE, np.uint32)  # first character of NFKC(c)
         self.longer: dict[int, Codes] = {}  # the rest of NFKC(c), when it is longer
-        self.is_longer = np.zeros(SIZE, np.bool_)
-        self.lower = np.zeros(SIZE, np.uint32)  # for the characters NFKC gives
-        self.space = np.zeros(SIZE, np.bool_)  # their lower case is white space
-        # ... or they may compose with or reorder around their neighbour (see normalize_batch)
-        self.risky = np.zeros(SIZE, np.bool_)
+        self.fold = np.zeros(SIZE, np.uint32)  # for the characters NFKC gives: lower or space
 
     def see(self, codes: Codes) -> npt.NDArray[np.uint8]:
-        """The state of each code, filling in the codes never seen before."""
-        state = self.state[codes]
-        if not state.all():
-            for code in np.unique(codes[state == 0]).tolist():
+        """The flags of each code, filling in the codes never seen before."""
+        flags = self.flags[codes]
+        if not flags.all():
+            for code in np.unique(codes[flags == 0]).tolist():
                 nfkc = unicodedata.normalize("NFKC", chr(code))
                 simple = "\u03a3" not in nfkc and all(len(ch.lower()) == 1 for ch in nfkc)
+                flag = _SEEN
                 if simple:
                     for ch in nfkc:
-                        self.lower[ord(ch)] = ord(ch.lower())
-                        self.space[ord(ch)] = _SPACE.match(ch.lower()) is not None
-                        self.risky[ord(ch)] = _may_interact(ord(ch))
+                        lower = ch.lower()
+                        self.fold[ord(ch)] = 32 if _SPACE.match(lower) else ord(lower)
+                        if _may_interact(ord(ch)):
+                            flag |= _RISKY
                     self.first[code] = ord(nfkc[0])
                     if len(nfkc) > 1:
                         self.longer[code] = encode(nfkc[1:])
-                        self.is_longer[code] = True
-                self.state[code] = 1 if simple else 2
-            state = self.state[codes]
-        return state
+                        flag |= _LONGER
+                else:
+                    flag |= _SLOW
+                self.flags[code] = flag
+            flags = self.flags[codes]
+        return flags
 
-    def nfkc(self, raw: Codes, row_at: Ints) -> tuple[Codes, Ints]:
+    def nfkc(self, raw: Codes, flags: npt.NDArray[np.uint8], row_at: Ints) -> tuple[Codes, Ints]:
         """Each character's own NFKC form, put together, and the text each character is in."""
         out = self.first[raw]
-        longer = np.flatnonzero(self.is_longer[raw])
+        longer = np.flatnonzero(flags & _LONGER)
         if not longer.size:
             return out, row_at
         where: list[Ints] = []
@@ -137,10 +144,11 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
     raw = encode(joined)
     n = len(lengths)
     row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    flags = _FOLDING.see(raw)
     slow = np.zeros(n, np.bool_)
-    slow[row_at[_FOLDING.see(raw) != 1]] = True
-    nfkc, row_at = _FOLDING.nfkc(raw, row_at)
-    risky = np.unique(row_at[_FOLDING.risky[nfkc]]).tolist()
+    slow[row_at[(flags & _SLOW) != 0]] = True
+    risky = np.unique(row_at[(flags & _RISKY) != 0]).tolist()
+    nfkc, row_at = _FOLDING.nfkc(raw, flags, row_at)
     if risky:  # a text with marks that may compose or reorder: is it normalised as it is?
         text = decode(nfkc)
         bounds = np.cumsum(np.bincount(row_at, minlength=n))
@@ -148,14 +156,15 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
             start = int(bounds[row - 1]) if row else 0
             if not unicodedata.is_normalized("NFKC", text[start : bounds[row]]):
                 slow[row] = True
-    space = _FOLDING.space[nfkc]
+    folded = _FOLDING.fold[nfkc]
+    space = folded == 32
     # Runs of white space become one space; a space at the start of a text counts as
     # following one (so it goes), and a text's last space goes after the collapse.
     after_space = np.ones(len(nfkc), np.bool_)
     after_space[1:] = space[:-1]
     after_space[1:] |= row_at[1:] != row_at[:-1]
     keep = ~(space & after_space)
-    codes = np.where(space, np.uint32(32), _FOLDING.lower[nfkc])[keep]
+    codes = folded[keep]
     out_lengths = np.bincount(row_at[keep], minlength=n).astype(np.int64)
     ends = np.cumsum(out_lengths) - 1
     trailing = (out_lengths > 0) & (codes[ends] == 32) if len(codes) else out_lengths < 0
@@ -177,27 +186,33 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
 
 
 class HashTable:
-    """Open addressing (linear probing) from non-zero int64 keys to int64 values, looked up
-    for a whole array of keys at once: one random read for most keys, no sort."""
+    """Int64 keys to int64 values, looked up for a whole array of keys at once: each hash
+    bucket holds its first key and value (one read finds most keys); the other keys of the
+    few buckets with more are kept apart, sorted by bucket, and probed in a short loop."""
 
     def __init__(self, keys: Ints, values: Ints) -> None:
+        """Within a bucket the keys keep the order given: give the likeliest asked first."""
         ordered = np.sort(keys)
-        if (ordered[1:] == ordered[:-1]).any() or (keys == 0).any():
-            raise ValueError("hash table keys must be distinct and non-zero")
-        bits = max(4, (2 * len(keys)).bit_length())  # at most half full: short probes
+        if (ordered[1:] == ordered[:-1]).any():
+            raise ValueError("hash table keys must be distinct")
+        bits = max(4, len(keys).bit_length() + 1)  # about 2 buckets per key: few share one
         self._shift = np.uint64(64 - bits)
-        # Linear probing without wrap-around, built at once: in order of home slot, each key
-        # goes to its home or right after the key before, whichever is later. The table runs
-        # on past the last key by one free slot, where every probe stops.
         home = self._slot(keys)
         order = np.argsort(home, kind="stable")
-        step = np.arange(len(keys))
-        at = step + np.maximum.accumulate(home[order] - step) if len(keys) else step
-        size = max(1 << bits, int(at[-1]) + 1 if len(keys) else 0) + 1
-        # One row per slot, key then value: a probe reads both in one go. Key 0: free.
-        self._table = np.zeros((size, 2), np.int64)
-        self._table[at, 0] = keys[order]
-        self._table[at, 1] = values[order]
+        home = home[order]
+        head = np.ones(len(order), np.bool_)
+        head[1:] = home[1:] != home[:-1]
+        # One row per bucket, key then value: a probe reads both in one go. An empty bucket
+        # answers -1 for any key (a key of that bucket is not in the table).
+        self._heads = np.zeros((1 << bits, 2), np.int64)
+        self._heads[:, 1] = -1
+        self._heads[home[head], 0] = keys[order[head]]
+        self._heads[home[head], 1] = values[order[head]]
+        rest = order[~head]
+        self._rest = np.stack([keys[rest], values[rest]], axis=1)
+        first = np.searchsorted(home[~head], np.arange((1 << bits) + 1))
+        # Each bucket's first row in `_rest` and its number of rows there, read together.
+        self._more = np.stack([first[:-1], np.diff(first)], axis=1).astype(np.int32)
 
     def _slot(self, keys: Ints) -> Ints:
         mixed = np.ascontiguousarray(keys).view(np.uint64) * _MULTIPLIER  # wraps: the hash
@@ -205,19 +220,20 @@ class HashTable:
 
     def find(self, keys: Ints) -> Ints:
         """The value of each key, -1 where it is not in the table."""
-        at = self._slot(keys)
-        rows = np.take(self._table, at, axis=0)  # several times faster than table[at] here
+        bucket = self._slot(keys)
+        rows = np.take(self._heads, bucket, axis=0)  # several times faster than [bucket]
         hit = rows[:, 0] == keys
         out = np.where(hit, rows[:, 1], -1)
-        going = np.flatnonzero((rows[:, 0] != 0) & ~hit)
-        at = at[going]
+        going = np.flatnonzero(~hit)
+        more = np.take(self._more, bucket[going], axis=0)
+        crowded = more[:, 1] > 0
+        going, at, left = going[crowded], more[crowded, 0], more[crowded, 1]
         while going.size:
-            at = at + 1
-            rows = np.take(self._table, at, axis=0)
+            rows = np.take(self._rest, at, axis=0)
             hit = rows[:, 0] == keys[going]
             out[going[hit]] = rows[hit, 1]
-            more = (rows[:, 0] != 0) & ~hit
-            going, at = going[more], at[more]
+            on = ~hit & (left > 1)
+            going, at, left = going[on], at[on] + 1, left[on] - 1
         return out
 
 
@@ -259,7 +275,6 @@ def _substring_keys(codes: Codes, starts: Ints, lengths: Ints) -> Ints:
         np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * up[: len(codes)], out=prefix[1:])
         hashed = (prefix[starts + lengths] - prefix[starts]) * down[starts]
     keys: Ints = (hashed + lengths.astype(np.uint64) * _MULTIPLIER).view(np.int64)
-    keys[keys == 0] = 1  # 0 marks a free slot; a false candidate is refused by the check
     return keys
 
 
@@ -295,7 +310,7 @@ class Strings:
         self._offsets = np.cumsum(self._lengths) - self._lengths
         keys = _substring_keys(self._flat, self._offsets, self._lengths)
         # Two of the model's long strings with one hash (about 1e-12 here) cannot share a
-        # slot: refuse rather than answer wrongly.
+        # key: refuse rather than answer wrongly.
         self._long = HashTable(keys, np.arange(len(long), dtype=np.int64))
 
     def find(self, codes: Codes, starts: Ints, lengths: Ints) -> Ints:

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 import rjieba
 
+from analysis.batch_words import BatchWords
 from analysis.sentiment import SentimentModel, features, normalize
-from analysis.sentiment_tables import HashTable, Strings, decode, encode, normalize_batch
+from analysis.sentiment_tables import (
+    _INVERSE,
+    HashTable,
+    Strings,
+    decode,
+    encode,
+    normalize_batch,
+)
 
 # Texts where normalisation is not character by character, or white space is unusual.
 TRICKY = [
@@ -99,6 +107,9 @@ def test_given_words_with_odd_contents(model: SentimentModel) -> None:
     # The same words in dict lookups, the definition: "" and "满\x00意" are no word.
     assert scores[0] == model.scores(texts[:1], plain[:1])[0]
     assert scores[1] == model.scores([texts[1]], [["非常", "满意"]])[0]
+    # Numbered, the distinct words are looked up on their own: the same scores.
+    assert np.array_equal(model.scores(texts, BatchWords(odd)), scores, equal_nan=True)
+    assert np.isnan(model.scores([""], BatchWords([[]]))[0])
     long = ["超" * 40, "abcdefghijklmnopqrstuvwxyz"]
     assert np.isfinite(model.scores(["超长"], [long])[0])
     with pytest.raises(TypeError, match="tokens 1 holds int"):
@@ -108,7 +119,7 @@ def test_given_words_with_odd_contents(model: SentimentModel) -> None:
 def test_hash_table_equals_a_dict() -> None:
     rng = np.random.default_rng(3)
     keys = np.unique(rng.integers(1, 1 << 40, 5000))
-    # Keys with the same home slot, so that probes run on.
+    # Keys in shared buckets, so that probes run on.
     keys = np.concatenate([keys, (np.arange(1, 50) << 40) + 12345])
     values = rng.integers(0, 1 << 30, len(keys))
     table = HashTable(keys, values)
@@ -116,6 +127,14 @@ def test_hash_table_equals_a_dict() -> None:
     truth = dict(zip(keys.tolist(), values.tolist(), strict=True))
     assert table.find(probe).tolist() == [truth.get(k, -1) for k in probe.tolist()]
     assert HashTable(keys[:0], values[:0]).find(probe[:10]).tolist() == [-1] * 10
+    # Keys that all hash to the first bucket (k * multiplier = j mod 2**64), with 0 among them,
+    # looked up with absent keys of that bucket and of the last.
+    crowded = (np.arange(40, dtype=np.uint64) * _INVERSE).view(np.int64)
+    values = rng.integers(0, 1 << 30, 40)
+    table = HashTable(crowded[::2], values[::2])
+    probe = np.concatenate([crowded, np.asarray([-1, 1 << 62, 0])])
+    truth = dict(zip(crowded[::2].tolist(), values[::2].tolist(), strict=True))
+    assert table.find(probe).tolist() == [truth.get(k, -1) for k in probe.tolist()]
     with pytest.raises(ValueError, match="distinct"):
         HashTable(np.asarray([5, 5]), np.asarray([1, 2]))
 
