@@ -17,7 +17,7 @@ from analysis.keywords import IdfModel, Keyword, _keywords, _round6, jieba_idf
 from analysis.repost_text import _URL, strip_boilerplate
 from analysis.repost_text import content_codes as _content_codes
 from analysis.repost_text import content_codes_many as _content_codes_many
-from tests.analysis.test_segment import _corpus
+from tests.analysis.test_segment import _corpus, _real_corpus
 
 # Greek final sigma (lower() depends on the neighbours), İ (lower() makes two characters),
 # underscores, NUL and \x01, astral letters and emoji, full-width and combining characters.
@@ -103,7 +103,7 @@ def test_lsh_table_gives_the_clusters_of_lists() -> None:
     """Posts sharing band keys (reposts), one post per key, eviction and the viral bound: the
     clusters are those of the plain one-list-per-key table, checked through a restart too."""
     folder = Folder()
-    texts = _corpus(200)
+    texts = _real_corpus(200)
     start = datetime(2026, 3, 1, tzinfo=UTC)
     ids = []
     for k in range(1200):

@@ -16,7 +16,7 @@ from analysis.segment import Segmenter
 from analysis.severity import escalation_matcher
 from core.settings import load_settings
 from pipelines.analysis import build_analyzer
-from tests.analysis.test_segment import WORDS, _corpus
+from tests.analysis.test_segment import WORDS, _corpus, _real_corpus
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -112,7 +112,7 @@ def test_keywords_many_equal_one_by_one(
 def test_cue_matching_on_a_batch_equals_post_by_post() -> None:
     analyzer = build_analyzer(load_settings("config/example"))
     plan = analyzer.plan()
-    items = [Item(text=t, title=t[:12] if k % 2 else "") for k, t in enumerate(_corpus(300))]
+    items = [Item(text=t, title=t[:12] if k % 2 else "") for k, t in enumerate(_real_corpus(300))]
     cuts = _cut_many(plan.segmenter, items)
     norms, starts = cue_input(items, cuts)
     words = [c.title_cut[0] + c.body_cut[0] for c in cuts]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import opencc
 
 from analysis.normalize import normalize, normalize_many, to_simplified, traditional_chars
-from tests.analysis.test_segment import OWN_TEXTS, _corpus
+from tests.analysis.test_segment import OWN_TEXTS, _corpus, _real_corpus
 
 
 def test_to_simplified_is_opencc_convert() -> None:
-    texts = OWN_TEXTS + _corpus(60)
+    texts = OWN_TEXTS + _real_corpus(60)
     traditional = [opencc.OpenCC("s2t").convert(t) for t in texts]
     mixed = [f"{a}，{b} {a}" for a, b in zip(traditional, texts, strict=True)]
     odd = ["重覆", "乾脆", "，，蘇大。。", "", " ", "蘇\n大", "后來的頭髮"]

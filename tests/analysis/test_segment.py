@@ -48,6 +48,14 @@ def _corpus(per_file: int = 2500) -> list[str]:
     return texts
 
 
+def _real_corpus(per_file: int) -> list[str]:
+    """``_corpus`` for a test whose point needs the real posts (counts of matches, changes):
+    skipped, with the reason, where the shared data is not next to the repository."""
+    if not SENTIMENT.is_dir():
+        pytest.skip(f"shared sentiment data absent ({SENTIMENT})")
+    return _corpus(per_file)
+
+
 @pytest.fixture(scope="module")
 def seg() -> Segmenter:
     return Segmenter(WORDS)

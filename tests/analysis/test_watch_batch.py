@@ -10,7 +10,7 @@ from analysis.segment import Segmenter
 from analysis.watch import Cut, FieldName, RuleSet
 from core.settings import load_settings
 from pipelines.analysis import build_analyzer
-from tests.analysis.test_segment import _corpus
+from tests.analysis.test_segment import _corpus, _real_corpus
 from tests.analysis.test_watch import CASES, RULES, WORDS
 
 ODD = [
@@ -30,7 +30,7 @@ def _cuts(
 
 
 def _posts() -> list[tuple[str, str]]:
-    texts = _corpus(300)
+    texts = _real_corpus(300)
     posts = [(title, body) for title, body, _ in CASES] + ODD
     posts += [(t[:8] if k % 4 == 0 else "", t) for k, t in enumerate(texts)]
     # The rules' words in the corpus's posts, so that many match.
