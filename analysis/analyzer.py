@@ -240,11 +240,11 @@ class Analyzer:
         # the cue words, the rules and the unit directory.
         matched: list[list[RuleMatch]] = [[] for _ in items]
         if plan.rules is not None:  # one scan of the batch finds the posts holding a rule word
-            rule_texts = [f"{cut.title}\n{cut.body}" for cut in cuts]
             fields: list[dict[FieldName, Cut]] = [
                 {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
             ]
-            matched = plan.rules.match_many(fields, rule_texts)
+            # The cue matchers' texts hold every word of each post's cut: the scan reads them.
+            matched = plan.rules.match_many(fields, norms)
         categories = list(map(self.categorizer.classify_hits, cues))
         router = plan.router
         units = list(map(router.route, cut_words)) if router is not None else [[] for _ in items]
