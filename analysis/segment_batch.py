@@ -26,6 +26,7 @@ from analysis.segment_dict import (
 )
 from analysis.segment_layout import (
     ASCII,
+    MARK,
     OTHER,
     PUNCT,
     RUN,
@@ -45,9 +46,6 @@ Cut = tuple[list[str], list[int]]
 # Joins the texts of a batch for one rjieba call: not a block character, so jieba's cut of the
 # joined text is each text's cut with a "\x00" token between (jieba cuts blocks apart).
 _SEP = "\x00"
-# Stands in for each character of a run of + # . & % - (不行...今天) in the batch call, so that
-# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
-_MARK = "\x01"
 # Stands in for a block that jieba must cut itself (a repeat, a run joining digits, _ or A-Z)
 # or for a letter outside jieba's blocks (kana, ①, Han beyond jieba's range): not a block
 # character either, so the rest of the text is cut as before; the hole is filled afterwards.
@@ -69,7 +67,7 @@ def _marked(text: str) -> str:
     """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark: seven
     replaces in C (translate looks each character up in a dict, ten times slower here)."""
     for char in "+#&._%-":
-        text = text.replace(char, _MARK)
+        text = text.replace(char, MARK)
     return text
 
 
@@ -169,7 +167,7 @@ def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[st
     at = 0
     for run in _PUNCT_RUN.finditer(text):
         start, end = run.span()
-        mark = tokens.index(_MARK, at)
+        mark = tokens.index(MARK, at)
         out.extend(tokens[at:mark])
         value = run.group()
         at = mark + len(value)  # one mark token per character of the run

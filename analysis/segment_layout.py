@@ -14,7 +14,9 @@ import numpy as np
 from analysis.segment_dict import _piece_singles, _spells_word
 
 _BMP = 0x10000
-_MARK_CODE = 1  # segment_batch._MARK
+# Stands in for each character of a run of + # . & % - (不行...今天) in the batch call, so that
+# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
+MARK = "\x01"
 
 
 # Bits of char_classes: a letter or digit (a token holding one is a word: ``_is_word``); a
@@ -37,7 +39,7 @@ def _class_table() -> np.ndarray:
     lower = "abcdefghijklmnopqrstuvwxyz0123456789"
     ascii_alnum = [ord(c) for c in lower + lower[:26].upper()]
     table[ascii_alnum] |= ASCII
-    table[[*ascii_alnum, *map(ord, "+#&._%-\x01")]] |= BLOCK
+    table[[*ascii_alnum, *map(ord, "+#&._%-" + MARK)]] |= BLOCK
     table[0x4E00:0x9FD6] |= SIMPLE
     table[[ord(c) for c in lower]] |= SIMPLE
     word = alnum.copy()  # the regex \w: a letter or digit, or _
@@ -144,7 +146,7 @@ def failing_runs(
     with fewer there is no word to spell, and ``joins_digits`` never holds in the batch
     (such a run's block is a hole)."""
     one = lengths == 1
-    mark = one & (firsts == _MARK_CODE)
+    mark = one & (firsts == ord(MARK))
     if not mark.any():
         return np.zeros(0, dtype=np.intp)
     single = np.zeros(len(lengths) + 4, dtype=bool)  # token t at t + 2, padded both sides
