@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import ge, is_, mul, neg, truediv
+from operator import ge, is_, mul, neg, not_, truediv
 from typing import Any, cast
 
 import jieba
@@ -170,29 +170,9 @@ _SET_WORD = Keyword.__dict__["word"].__set__  # a slot's member descriptor
 _SET_WEIGHT = Keyword.__dict__["weight"].__set__
 
 
-# Words already judged by is_keyword_candidate, so that a post's words are sorted out by set
-# operations (C) rather than one call per token.
-_CANDIDATES: set[str] = set()
-_NOT_CANDIDATES: set[str] = set()
-
-
-def _judge(words: Collection[str]) -> None:
-    """Sort the words not judged yet into _CANDIDATES and _NOT_CANDIDATES."""
-    # set - set walks the smaller left side; a keys view's "-" (difference_update) would walk
-    # the whole of the judged sets.
-    fresh = set(words) - _CANDIDATES
-    fresh = fresh - _NOT_CANDIDATES
-    if fresh:
-        if len(_CANDIDATES) + len(_NOT_CANDIDATES) > 200_000:
-            _CANDIDATES.clear()
-            _NOT_CANDIDATES.clear()
-        for word in fresh:
-            (_CANDIDATES if is_keyword_candidate(word) else _NOT_CANDIDATES).add(word)
-
-
 class _Judged:
-    """Every word a batch has met (bounded): whether it is a keyword candidate, and e^-idf
-    by jieba's table (median for an unknown word), so that a batch's distinct words are
+    """Every word met (bounded): whether it is a keyword candidate, and e^-idf by jieba's
+    table (median for an unknown word), so that a batch's distinct words (or a post's) are
     judged and given their priors by one dict lookup each and numpy."""
 
     LIMIT = 262_144
@@ -231,8 +211,12 @@ _JUDGED = _Judged()
 def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
     """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
     counts = Counter(tokens)
-    _judge(counts.keys())
-    for word in counts.keys() - _CANDIDATES:
+    words = list(counts)
+    # Each distinct word is judged once, in the table the batch path reads too (rows first:
+    # judging new words may grow the table).
+    rows = _JUDGED.rows(words)
+    candidate = _JUDGED.candidate[rows].tolist()
+    for word in compress(words, map(not_, candidate)):
         del counts[word]
     return counts
 
