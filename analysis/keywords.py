@@ -10,8 +10,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import ge, is_, mul, neg, not_, truediv
-from typing import Any, cast
+from operator import ge, mul, neg, not_, truediv
+from typing import Any
 
 import jieba
 import numpy as np
@@ -60,13 +60,6 @@ def is_keyword_candidate(word: str) -> bool:
     )
 
 
-@lru_cache(maxsize=4)
-def _prior_cache(prior_docs: int) -> dict[str, float]:
-    """word -> prior document frequency, for one ``prior_docs``: a function of the word alone
-    (jieba's table), so every model with this prior shares it (a restored model starts warm)."""
-    return {}
-
-
 class IdfModel:
     """IDF from document frequencies of the posts seen, blended with jieba's IDF as a prior.
 
@@ -109,21 +102,15 @@ class IdfModel:
 
     def priors(self, words: list[str]) -> tuple[int, list[float]]:
         """The prior's document count and each word's prior document frequency."""
+        prior_docs, priors = self.priors_at(_JUDGED.rows(words))
+        return prior_docs, priors.tolist()
+
+    def priors_at(self, rows: npt.NDArray[np.int64]) -> tuple[int, npt.NDArray[np.float64]]:
+        """``priors`` of words by their rows in ``_JUDGED`` (which holds e^-idf of each word
+        met: every model shares it, so a restored model starts warm)."""
         if not (self.use_jieba_prior and self.prior_docs):
-            return 0, [0.0] * len(words)
-        # Looked up in C (map over dict.get); the words never seen are computed in C too
-        # (prior_docs · e^-idf, by maps) and cached.
-        cache = _prior_cache(self.prior_docs)
-        found = list(map(cache.get, words))
-        if None in found:
-            fresh = list(compress(words, map(is_, found, repeat(None))))
-            table, median = jieba_idf()
-            exps = map(math.exp, map(neg, map(table.get, fresh, repeat(median))))
-            if len(cache) + len(fresh) > 262144:
-                cache.clear()
-            cache.update(zip(fresh, map(mul, repeat(self.prior_docs), exps), strict=False))
-            found = list(map(cache.__getitem__, words))
-        return self.prior_docs, cast(list[float], found)  # no None in it
+            return 0, np.zeros(len(rows), np.float64)
+        return self.prior_docs, self.prior_docs * _JUDGED.exp[rows]
 
     def prune(self, max_terms: int) -> None:
         """Keep memory bounded: drop the rarest words beyond ``max_terms``."""
@@ -258,11 +245,7 @@ def keywords_many(
     pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
     row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
     docs_before = idf.docs
-    if idf.use_jieba_prior and idf.prior_docs:  # IdfModel.priors: prior_docs · e^-idf
-        prior_docs, priors = idf.prior_docs, idf.prior_docs * _JUDGED.exp[judged[chosen]]
-    else:
-        prior_docs, listed = idf.priors(vocab)
-        priors = np.asarray(listed, dtype=np.float64)
+    prior_docs, priors = idf.priors_at(judged[chosen])
     seen = np.fromiter(map(idf.df.get, vocab, repeat(0)), dtype=np.int64, count=len(vocab))
     if learn:
         # The posts of the batch before and with this one that hold the word: its df grows
