@@ -1,4 +1,5 @@
-"""Scrapy's downloader with the per-domain concurrency cap made to hold under any load.
+"""Scrapy's downloader with the per-domain concurrency cap made to hold under any load, and a
+way to drop what waits in its queues when a crawl must stop (its time limit).
 
 Scrapy 2.19 counts a request against its slot's cap (``slot.transferring``) only when the task
 that downloads it first runs, a loop iteration after the request left the slot's queue. Until
@@ -15,6 +16,7 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.core.downloader import Downloader, Slot
+from scrapy.exceptions import IgnoreRequest
 
 
 class _ReservingQueue(deque[tuple[Request, Any]]):
@@ -40,3 +42,15 @@ class CappedDownloader(Downloader):
         if not isinstance(slot.queue, _ReservingQueue):
             slot.queue = _ReservingQueue(slot, slot.queue)
         return key, slot
+
+    def drop_queued(self, reason: IgnoreRequest) -> int:
+        """Fail every request still waiting in a slot's queue (not yet downloading) with
+        ``reason``; returns how many. Scrapy's close would download them all
+        first, one delay apart: a source stopped at its time limit must stop now."""
+        dropped = 0
+        for slot in self.slots.values():
+            while slot.queue:
+                _request, deferred = deque.popleft(slot.queue)  # not booked: it never starts
+                deferred.errback(reason)
+                dropped += 1
+        return dropped

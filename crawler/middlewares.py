@@ -26,6 +26,7 @@ from scrapy.utils.asyncio import call_later
 from core.urls import canonical_url
 from crawler.blocking import detect_block
 from crawler.encoding import charset_from_content_type, decode_body, sniff_declared
+from crawler.host_pace import PACE, host_of
 from crawler.items import header_dict
 
 if TYPE_CHECKING:
@@ -216,6 +217,7 @@ class RetryAfterMiddleware:
     def _pause_slot(self, request: Request, wait: float) -> None:
         if wait <= 0:
             return
+        PACE.pause(host_of(request), wait)  # other sources of this crawl on the host wait too
         downloader = self.crawler.engine.downloader
         key = downloader.get_slot_key(request)
         slot = downloader.slots.get(key)

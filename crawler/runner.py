@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from core.post import SourceKind
 from core.settings import Crawl, Settings, Source
+from crawler import time_limit
 from crawler.middlewares import load_object_path
 from crawler.settings import crawl_settings
 from store.patrol_log import Patrol, PatrolLog
@@ -123,6 +124,9 @@ def politeness_settings(crawl: Crawl) -> dict[str, Any]:
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "DOWNLOAD_WARNSIZE": min(crawl.max_page_bytes, 2 * 1024 * 1024),
+        # The source's own time limit (crawler/time_limit.py): it stops, keeping what it has
+        # fetched, while the other sources of the job go on.
+        "YUQING_RUN_TIMEOUT": crawl.run_timeout.total_seconds(),
     }
 
 
@@ -165,6 +169,10 @@ def _summary(
         outcome, detail = "skipped", str(spider.skipped_reason)  # type: ignore[union-attr]
     elif getattr(spider, "blocked", False):
         outcome, detail = "blocked", "served a block page; backing off"
+    elif stats.get("finish_reason") == time_limit.REASON:
+        limit = timedelta(seconds=crawler.settings.getfloat("YUQING_RUN_TIMEOUT"))  # type: ignore[union-attr]  # stats came from it
+        outcome = "failed"
+        detail = f"stopped at its time limit of {limit}; the pages fetched until then are kept"
     elif stats.get("finish_reason", "finished") != "finished":
         outcome, detail = "failed", f"crawl ended: {stats.get('finish_reason')}"
     return SourceSummary(

@@ -71,9 +71,23 @@ def _child(job_json: str, conn: Connection) -> None:
         conn.close()
 
 
+# A closing crawl's last work after its downloads end: the last batch analysed and indexed.
+CLOSING = timedelta(seconds=20)
+
+
+def kill_after(job: CrawlJob, timeout: timedelta) -> timedelta:
+    """When a crawl child is killed. Each source closes itself at ``timeout`` (Scrapy's
+    CLOSESPIDER_TIMEOUT) and keeps what it fetched, but closing waits for the downloads under
+    way, each at most its DOWNLOAD_TIMEOUT; a child still running after that is stuck."""
+    downloads = [float(s.get("DOWNLOAD_TIMEOUT", 30)) for s in job.source_settings.values()]
+    return timeout + timedelta(seconds=max(downloads, default=30)) + CLOSING
+
+
 def crawl_in_child(job: CrawlJob, timeout: timedelta) -> list[SourceSummary]:
-    """Run ``job`` in a process forked from the warm server; a crawl that overruns its time
-    limit is killed and reported as failed, as is one that dies without an answer."""
+    """Run ``job`` in a process forked from the warm server. Each source stops itself at its
+    time limit ``timeout``; a child still running a while after that is killed and its sources
+    reported as failed, as is one that dies without an answer."""
+    limit = kill_after(job, timeout)
     context = _forkserver()
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
@@ -83,7 +97,7 @@ def crawl_in_child(job: CrawlJob, timeout: timedelta) -> list[SourceSummary]:
     send.close()  # ours: only the child writes; EOF tells us it died
     answer: str | None = None
     try:
-        ready = receive.poll(timeout.total_seconds())
+        ready = receive.poll(limit.total_seconds())
         if ready:
             try:
                 answer = receive.recv()
@@ -97,7 +111,8 @@ def crawl_in_child(job: CrawlJob, timeout: timedelta) -> list[SourceSummary]:
         process.join()
     if answer is None:
         if not ready:
-            return [failed(s, f"stopped after its time limit of {timeout}") for s in job.sources]
+            detail = f"killed: still running {limit - timeout} after its time limit of {timeout}"
+            return [failed(s, detail) for s in job.sources]
         detail = f"the crawl process ended with {process.exitcode} and no summary"
         return [failed(s, detail) for s in job.sources]
     data = json.loads(answer)

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from core.post import Post, SourceKind
 from core.settings import Source
 from crawler.items import Page, PostItem, header_dict
+from crawler.time_limit import PastTimeLimit
 from store.crawl_state import CrawlState
 from store.patrol_log import PatrolLog
 
@@ -165,6 +166,10 @@ class SourceSpider(scrapy.Spider):
             self.record_error(f"http_{status}", url, f"HTTP {status}")
             return
         name = type(failure.value).__name__
+        if isinstance(failure.value, PastTimeLimit):  # not fetched: the summary says why
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("yuqing/skipped/time_limit")
+            return
         if "robots.txt" in str(failure.value):
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("yuqing/skipped/robots")  # the site's wish, no error

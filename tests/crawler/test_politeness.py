@@ -6,7 +6,8 @@ import asyncio
 import threading
 import time
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from scrapy.core.downloader import Downloader
 from scrapy.utils.test import get_crawler
 from twisted.internet.defer import Deferred
 
+from core.settings import Crawl
 from crawler.blocking import detect_block
 from crawler.downloader import CappedDownloader
+from crawler.host_pace import HostPace
 from crawler.middlewares import retry_after_seconds
+from crawler.runner import politeness_settings
 from store.crawl_state import CrawlState
 from store.patrol_log import PatrolLog
 from store.sqlite import SqliteIndex
@@ -248,3 +252,82 @@ def test_retries_back_off_exponentially(server: TestServer, crawl: Any) -> None:
     assert 0.45 <= second.time - first.time < 20
     assert 0.9 <= third.time - second.time < 20
     assert result["flaky"]["new_posts"] == 3
+
+
+def test_two_sources_on_one_host_share_its_delay(server: TestServer, crawl: Any) -> None:
+    """One crawler per source, each with its own download slot: without the shared pace the two
+    would each keep the delay and together send twice as often."""
+    for n in range(8):
+        server.route(f"/shared/{n}.xml", Reply(body=RSS, headers={"Content-Type": "text/xml"}))
+    urls = [server.url(f"/shared/{n}.xml") for n in range(8)]
+    delay = 0.4
+    result = by_source(
+        crawl(
+            sources=[
+                {"id": "a", "kind": "feed", "urls": urls[:4]},
+                {"id": "b", "kind": "feed", "urls": urls[4:]},
+            ],
+            settings={
+                "DOWNLOAD_DELAY": delay,
+                "DOWNLOAD_DELAY_JITTER": 0,
+                "AUTOTHROTTLE_ENABLED": False,
+            },
+        )
+    )
+    assert {s["outcome"] for s in result.values()} == {"finished"}
+    times = sorted(r.time for r in server.received("/shared/"))
+    assert len(times) == 8
+    gaps = [b - a for a, b in pairwise(times)]
+    # Measured where the server receives them: a little scheduling slack, never half a delay.
+    assert min(gaps) >= 0.8 * delay, gaps
+
+
+def test_host_pace_books_starts_only_for_a_shared_host() -> None:
+    now = [100.0]
+    pace = HostPace(clock=lambda: now[0])
+    a, b = object(), object()
+    assert pace.reserve("bbs.example.cn", a, 2.0) == 0
+    assert pace.reserve("bbs.example.cn", a, 2.0) == 0  # its own host: its own slot paces it
+    assert pace.reserve("news.example.cn", b, 2.0) == 0
+    assert pace.reserve("bbs.example.cn", b, 2.0) == 2.0  # one delay after a's last start
+    now[0] = 101.0
+    assert pace.reserve("bbs.example.cn", a, 2.0) == 3.0  # shared now: a books after b
+    pace.pause("bbs.example.cn", 30)  # a Retry-After from either source holds both
+    assert pace.reserve("bbs.example.cn", b, 2.0) == 30.0
+    assert pace.reserve("news.example.cn", b, 2.0) == 0  # another host is not held
+
+
+def test_a_source_stops_at_its_own_time_limit_and_keeps_what_it_fetched(
+    server: TestServer, crawl: Any
+) -> None:
+    for n in range(40):  # a slow feed server: 0.3 s a feed
+        server.route(
+            f"/slow/{n}.xml", Reply(body=RSS, headers={"Content-Type": "text/xml"}, delay=0.3)
+        )
+    slow = Crawl(run_timeout=timedelta(seconds=2), obey_robots=False)
+    result = by_source(
+        crawl(
+            sources=[
+                {
+                    "id": "slow",
+                    "kind": "feed",
+                    "urls": [server.url(f"/slow/{n}.xml") for n in range(40)],
+                },
+                feed("quick", server.url("/patrol/atom.xml")),
+            ],
+            source_settings={"slow": politeness_settings(slow)},
+            settings={**FAST, "CONCURRENT_REQUESTS_PER_DOMAIN": 1},
+        )
+    )
+    assert result["slow"]["outcome"] == "failed"
+    assert result["slow"]["detail"].startswith("stopped at its time limit of 0:00:02")
+    pages, skipped = result["slow"]["pages"], result["slow"]["warnings"]["skipped_time_limit"]
+    assert 1 < pages < 40 and skipped >= 1  # stopped part way: the queued feeds were dropped
+    assert not result["slow"]["errors"]  # not fetching them is no error
+    # It stopped at its limit, not after the requests already queued: well before their time.
+    took = datetime.fromisoformat(result["slow"]["ended"]) - datetime.fromisoformat(
+        result["slow"]["started"]
+    )
+    assert took < timedelta(seconds=2 + 0.3 * (skipped - 1)), took
+    assert result["slow"]["new_posts"] == 3  # the feed's posts, indexed before it stopped
+    assert result["quick"]["outcome"] == "finished" and result["quick"]["new_posts"] == 2

@@ -1,6 +1,6 @@
 """The patrol daemon's parts: jobs kept in the state database across a restart, the start-up sync
 with the configuration, adaptive polling, one run per source at a time, failures recorded and
-backed off, the crawl worker's time limit (issue 5 §1)."""
+backed off, each source's time limit and the crawl worker's kill after it (issue 5 §1)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.settings import Schedule, Settings, load_settings
-from crawler.runner import SourceSummary
+from crawler.runner import SourceSummary, job_for
 from service.cli import main
+from service.crawl_worker import RUN_ERROR, crawl_in_child, kill_after
 from service.jobstore import StateJobStore
 from service.pace import PaceBook, next_interval
 from service.patrol import Patrol
@@ -281,16 +282,19 @@ def test_a_failing_source_backs_off_and_every_failure_is_recorded(tmp_path: Path
     assert len(patrols) == 2 and all(p.errors and not p.pages for p in patrols)
 
 
-def test_a_crawl_past_its_time_limit_is_killed_and_the_next_one_works(
+def test_a_source_past_its_time_limit_stops_itself_and_the_next_run_works(
     tmp_path: Path, forum: Forum
 ) -> None:
-    settings = _config(tmp_path, {"bbs": (forum.url, "5m")}, run_timeout="3s")
+    # The thread page hangs; the source stops at its 3 s limit once that download gives up
+    # (crawl.timeout), long before the child would be killed, and says why.
+    settings = _config(tmp_path, {"bbs": (forum.url, "5m")}, run_timeout="3s", timeout="4s")
     patrol = Patrol(settings, str(tmp_path / "institution.yaml"), _noop)
     (source,) = patrol.sources()
-    forum.server.delay = 60  # the thread page hangs
+    forum.server.delay = 60
     (summary,) = patrol.run_sources([source])
     assert summary.outcome == "failed"
-    assert "time limit" in summary.detail
+    assert "stopped at its time limit of 0:00:03" in summary.detail
+    assert summary.pages == 1  # the thread list, fetched before the limit, is counted and kept
     forum.server.delay = 0
     settings = _config(tmp_path, {"bbs": (forum.url, "5m")}, run_timeout="2m")
     patrol = Patrol(settings, str(tmp_path / "institution.yaml"), _noop)
@@ -301,6 +305,22 @@ def test_a_crawl_past_its_time_limit_is_killed_and_the_next_one_works(
         assert [p.outcome for p in log.patrols(source="bbs")] == ["failed", "finished"]
     finally:
         log.close()
+
+
+def test_a_crawl_child_that_does_not_stop_at_its_time_limit_is_killed(
+    tmp_path: Path, forum: Forum, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job's own settings let the hanging download outlast the time the parent allows for
+    # closing (the source's DOWNLOAD_TIMEOUT, 1 s, plus CLOSING): a stuck child, killed.
+    monkeypatch.setattr("service.crawl_worker.CLOSING", timedelta(seconds=2))
+    settings = _config(tmp_path, {"bbs": (forum.url, "5m")}, run_timeout="3s", timeout="1s")
+    (source,) = settings.sources
+    job = job_for(settings, [source]).model_copy(update={"settings": {"DOWNLOAD_TIMEOUT": 600}})
+    assert kill_after(job, timedelta(seconds=3)) == timedelta(seconds=6)
+    forum.server.delay = 60
+    (summary,) = crawl_in_child(job, timedelta(seconds=3))
+    assert summary.outcome == "failed" and RUN_ERROR in summary.errors
+    assert summary.detail == "killed: still running 0:00:03 after its time limit of 0:00:03"
 
 
 def test_patrol_status_prints_the_schedule(
