@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from scrapy import Request
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.task import deferLater
@@ -70,11 +71,11 @@ class SharedHostPaceMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SharedHostPaceMiddleware:
+        if crawler.settings.getfloat("DOWNLOAD_DELAY") <= 0:
+            raise NotConfigured  # nothing to share: not on the path of every request at all
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
-        if self.delay <= 0:
-            return
         wait = self.pace.reserve(host_of(request), self, self.delay, self.jitter)
         if wait > 0:
             assert self.crawler.stats is not None

@@ -71,6 +71,8 @@ class TimeLimitMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TimeLimitMiddleware:
+        if crawler.settings.getfloat("YUQING_RUN_TIMEOUT") <= 0:
+            raise NotConfigured
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
