@@ -26,6 +26,7 @@ from analysis.segment_dict import (
 )
 from analysis.segment_layout import (
     ASCII,
+    DIGIT,
     MARK,
     OTHER,
     PUNCT,
@@ -71,10 +72,12 @@ def _marked(text: str) -> str:
     return text
 
 
-def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _repeat_starts(codes: np.ndarray, classes: np.ndarray, digits: bool) -> np.ndarray:
     """Where a piece of one to three Han, a-z or 0-9 characters is repeated three times in a
-    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy."""
+    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy. A piece of
+    digits only counts where ``digits`` (the dictionary's ``digit_ties``)."""
     simple = classes & SIMPLE > 0
+    digit = classes & DIGIT > 0
     found = []
     for period in (1, 2, 3):
         span = 3 * period
@@ -83,24 +86,30 @@ def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
         # codes[i + k] == codes[i + k + period] for k < 2 * period: three copies from i.
         same = codes[period:] == codes[:-period]
         hit = simple[: len(codes) - span + 1].copy()
+        all_digits = digit[: len(codes) - span + 1].copy()
         for k in range(1, period):
             hit &= simple[k : len(codes) - span + 1 + k]
+            all_digits &= digit[k : len(codes) - span + 1 + k]
         for k in range(2 * period):
             hit &= same[k : len(codes) - span + 1 + k]
+        if not digits:
+            hit &= ~all_digits
         found.append(np.flatnonzero(hit))
     return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
 
 
-def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int], list[int]]]:
+def _troubles(
+    texts: list[str], digits: bool = True
+) -> dict[int, tuple[list[int], list[int], list[int]]]:
     """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
-    its repeats, of its other word characters and of its runs that join digits; the others
-    hold runs of + # & . % - only. One pass over the batch (numpy and one regex scan)
-    instead of a regex per text."""
+    its repeats (of digits only where ``digits``), of its other word characters and of its
+    runs that join digits; the others hold runs of + # & . % - only. One pass over the batch
+    (numpy and one regex scan) instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
     firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
-    repeats = _repeat_starts(codes, classes)
+    repeats = _repeat_starts(codes, classes, digits)
     others = np.flatnonzero(classes & OTHER)
     runs = np.flatnonzero(classes & RUN)
     out: dict[int, tuple[list[int], list[int], list[int]]] = {}
@@ -358,7 +367,7 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]
     forms: dict[int, _Form] = {}
-    for k, troubles in _troubles(texts).items():
+    for k, troubles in _troubles(texts, dictionary.digit_ties).items():
         form = _form(dictionary, texts[k], troubles)
         if form is not None:
             forms[batch[k]] = form

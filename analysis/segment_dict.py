@@ -33,6 +33,11 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # Measured: one block in 325,000 still differs, an exact tie of two different routes that
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
+# Such a repeat whose piece is not all ASCII digits. A digit-only repeat (000, 3999) ties no
+# routes while no word of the dictionary is all digits: each digit is then a route step of its
+# own (its only DAG edge), so the engines' routes agree there, and both hand the digits to
+# the same [a-zA-Z0-9]+ split.
+_TIE_REPEAT = re.compile(r"([^0-9])\1\1|((?![0-9]{2})..)\2\2|((?![0-9]{3})...)\3\3")
 # The word that carries rjieba's total up to jieba's (see _Dictionary): never in a block.
 _FILLER = "\x03"
 _PUNCT_CHAR = re.compile(r"[+#&._%\-]")
@@ -100,9 +105,12 @@ class _Dictionary:
             if known:
                 self.rjieba.add_word(_FILLER, known, None)
         self._punct_words: tuple[str, ...] | None = None
+        # Whether a digit-only repeat may tie routes (see _TIE_REPEAT).
+        self.digit_ties = _jieba_digit_words() or any(map(_all_digits, words))
+        self._ties = _REPEAT if self.digit_ties else _TIE_REPEAT
 
     def cut_block(self, block: str) -> list[str]:
-        if self.rjieba is not None and not _REPEAT.search(block):
+        if self.rjieba is not None and not self._ties.search(block):
             if _FAST_SAFE.fullmatch(block):
                 return self.rjieba.cut(block)
             pieces = self._cut_between_punctuation(self.rjieba, block)
@@ -160,6 +168,19 @@ def _plain_jieba() -> jieba.Tokenizer:
     tokenizer = jieba.Tokenizer()
     tokenizer.check_initialized()
     return tokenizer
+
+
+def _all_digits(word: str) -> bool:
+    """A word of two or more ASCII digits (a DAG edge across digits)."""
+    return len(word) > 1 and word.isascii() and word.isdigit()
+
+
+@lru_cache(maxsize=1)
+def _jieba_digit_words() -> bool:
+    """Whether jieba's own dictionary holds a word of ASCII digits only (it holds none)."""
+    freq: dict[str, int] = _plain_jieba().FREQ
+    # One regex scan over the words joined, not a call per word (350,000 of them).
+    return any(freq[word] for word in re.findall("(?m)^[0-9]{2,}$", "\n".join(freq)))
 
 
 def in_jieba_dictionary(word: str) -> bool:

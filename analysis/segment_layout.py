@@ -24,8 +24,8 @@ MARK = "\x01"
 # guard's blocks count them; beyond the BMP every character, which errs on the safe side);
 # jieba's Han, a-z, 0-9 (what ``_piece_singles`` takes and repeats are made of); another word
 # character (a hole: kana, A-Z, _, Han beyond jieba's range); + # & . % -; + # & . _ % -
-# (_PUNCT_RUN's); an ASCII letter or digit.
-ALNUM, BLOCK, SIMPLE, OTHER, RUN, PUNCT, ASCII = 1, 2, 4, 8, 16, 32, 64
+# (_PUNCT_RUN's); an ASCII letter or digit; an ASCII digit.
+ALNUM, BLOCK, SIMPLE, OTHER, RUN, PUNCT, ASCII, DIGIT = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +39,7 @@ def _class_table() -> np.ndarray:
     lower = "abcdefghijklmnopqrstuvwxyz0123456789"
     ascii_alnum = [ord(c) for c in lower + lower[:26].upper()]
     table[ascii_alnum] |= ASCII
+    table[ord("0") : ord("9") + 1] |= DIGIT
     table[[*ascii_alnum, *map(ord, "+#&._%-" + MARK)]] |= BLOCK
     table[0x4E00:0x9FD6] |= SIMPLE
     table[[ord(c) for c in lower]] |= SIMPLE

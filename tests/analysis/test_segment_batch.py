@@ -11,9 +11,9 @@ import jieba
 import pytest
 
 from analysis.normalize import normalize
-from analysis.segment import Segmenter
+from analysis.segment import _BLOCK, Segmenter
 from analysis.segment_batch import _troubles
-from analysis.segment_dict import _WHOLE_TEXT_UNSAFE
+from analysis.segment_dict import _WHOLE_TEXT_UNSAFE, _base_dictionary
 from tests.analysis.test_segment import WORDS
 
 jieba.setLogLevel(logging.WARNING)
@@ -34,6 +34,19 @@ HOLES = [
     "copyright1999-2008苏大",
     "普通的一句话，没有什么特别",
     "",
+]
+
+# Repeats of digits only, which rjieba cuts while no dictionary word is all digits: in blocks
+# with Han, letters, runs, words that start with a digit (1号店, 4s店) and other repeats.
+DIGITS = [
+    "3999抢到的苏大",
+    "888888888888888888888888转发",
+    "1111号店和4444s店",
+    "还用了一张2000-100的券",
+    "121212和123123123哈哈哈",
+    "价格是999.9元，1000%满意",
+    "0001苏大强1112221113",
+    "as5530的机器3999元，kb888111的补丁",
 ]
 
 
@@ -73,3 +86,37 @@ def test_flagged_texts_are_those_the_regex_flags() -> None:
     flagged = _troubles(texts)
     for k, text in enumerate(texts):
         assert (k in flagged) == bool(_WHOLE_TEXT_UNSAFE.search(text)), text
+
+
+def test_digit_repeats_cut_as_jieba() -> None:
+    plain = Segmenter([])
+    assert not plain._dict.digit_ties  # jieba's dictionary holds no all-digit word
+    reference = jieba.Tokenizer()
+    for text in DIGITS:
+        for block in _BLOCK.findall(text):  # the fast path itself: rjieba on a digit repeat
+            assert _base_dictionary(True).cut_block(block) == reference.lcut(block), block
+    for text, (words, _) in zip(DIGITS, plain.cut_offsets_many(DIGITS), strict=True):
+        assert words == [t for t in reference.lcut(text) if any(c.isalnum() for c in t)]
+
+
+def test_digit_repeats_with_institution_words(seg: Segmenter) -> None:
+    assert seg.cut_offsets_many(DIGITS) == [seg.cut_offsets(t) for t in DIGITS]
+
+
+def test_digit_words_keep_digit_repeats_for_jieba() -> None:
+    """With an all-digit word (11 ties 111 as 11/1 or 1/11) a digit repeat is jieba's again."""
+    seg = Segmenter(["11", "12345"])
+    assert seg._dict.digit_ties
+    texts = [*DIGITS, "1111和111", "1234512345123451", "苏大11111号店"]
+    assert seg.cut_offsets_many(texts) == [seg.cut_offsets(t) for t in texts]
+    reference = jieba.Tokenizer()
+    for word, freq in seg.added.items():
+        reference.add_word(word, freq)
+    for text in texts:
+        assert seg.raw_cut(text) == [t for t in reference.lcut(text) if any(c.isalnum() for c in t)]
+
+
+def test_digit_repeats_flagged_only_with_digit_words() -> None:
+    texts = ["3999", "121212", "123123123", "1a1a1a", "哈哈哈", "a000", "12312", ""]
+    assert set(_troubles(texts, digits=False)) == {3, 4}
+    assert set(_troubles(texts, digits=True)) == {0, 1, 2, 3, 4, 5}
