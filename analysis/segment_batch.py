@@ -64,21 +64,25 @@ class _Form(NamedTuple):
     holes: tuple[str, ...]  # what each hole stands for, in order
 
 
-def _marked(text: str) -> str:
-    """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark: seven
-    replaces in C (translate looks each character up in a dict, ten times slower here)."""
+def _marked(text: str, kept: Sequence[int] = ()) -> str:
+    """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark, but for
+    the one-character runs at ``kept``: seven replaces in C (translate looks each character
+    up in a dict, ten times slower here)."""
+    marked = text
     for char in "+#&._%-":
-        text = text.replace(char, MARK)
-    return text
+        marked = marked.replace(char, MARK)
+    for at in kept:
+        marked = f"{marked[:at]}{text[at]}{marked[at + 1 :]}"
+    return marked
 
 
-def _repeat_starts(codes: np.ndarray, classes: np.ndarray, digits: bool) -> np.ndarray:
+def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where a piece of one to three Han, a-z or 0-9 characters is repeated three times in a
-    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy. A piece of
-    digits only counts where ``digits`` (the dictionary's ``digit_ties``)."""
+    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy; and whether
+    each piece is of digits only."""
     simple = classes & SIMPLE > 0
     digit = classes & DIGIT > 0
-    found = []
+    found, digits_only = [], []
     for period in (1, 2, 3):
         span = 3 * period
         if len(codes) < span:
@@ -92,24 +96,34 @@ def _repeat_starts(codes: np.ndarray, classes: np.ndarray, digits: bool) -> np.n
             all_digits &= digit[k : len(codes) - span + 1 + k]
         for k in range(2 * period):
             hit &= same[k : len(codes) - span + 1 + k]
-        if not digits:
-            hit &= ~all_digits
         found.append(np.flatnonzero(hit))
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+        digits_only.append(all_digits[found[-1]])
+    if not found:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=bool)
+    return np.concatenate(found), np.concatenate(digits_only)
 
 
 def _troubles(
-    texts: list[str], digits: bool = True
+    texts: list[str], digit_words: frozenset[str] | None = None
 ) -> dict[int, tuple[list[int], list[int], list[int]]]:
     """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
-    its repeats (of digits only where ``digits``), of its other word characters and of its
-    runs that join digits; the others hold runs of + # & . % - only. One pass over the batch
-    (numpy and one regex scan) instead of a regex per text."""
+    its repeats, of its other word characters and of its runs that join digits; the others
+    hold runs of + # & . % - only. A repeat of digits only counts in a text holding one of
+    ``digit_words`` (``_Dictionary.may_tie``; None: always). One pass over the batch (numpy
+    and one regex scan) instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
     firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
-    repeats = _repeat_starts(codes, classes, digits)
+    repeats, digits_only = _repeat_starts(codes, classes)
+    if digit_words is not None and digits_only.any():
+        owners = np.searchsorted(firsts, repeats, side="right") - 1
+        tied = [
+            k
+            for k in np.unique(owners[digits_only]).tolist()
+            if any(word in texts[k] for word in digit_words)
+        ]
+        repeats = repeats[~digits_only | np.isin(owners, tied)]
     others = np.flatnonzero(classes & OTHER)
     runs = np.flatnonzero(classes & RUN)
     out: dict[int, tuple[list[int], list[int], list[int]]] = {}
@@ -140,42 +154,80 @@ def _form(
     dictionary: _Dictionary, text: str, troubles: tuple[list[int], list[int], list[int]]
 ) -> _Form | None:
     """The text as the batch cuts it: a hole for each block holding a repeat, a run that joins
-    digits (5.1, 100%), _ or A-Z, and for each other word character outside blocks (the
-    offsets ``_troubles`` found); runs of + # & . _ % - elsewhere marked. None (cut on its
-    own) if it holds a word like c++."""
+    digits (5.1, 100%) within more than one jieba token, _ or A-Z, and for each other word
+    character outside blocks (the offsets ``_troubles`` found); runs of + # & . _ % -
+    elsewhere marked, but for those joining digits within one token. None (cut on its own)
+    if it holds a word like c++."""
     if any(word in text for word in dictionary.punct_words()):
         return None
     repeats, others, joining = troubles
-    if not (repeats or others or joining):
-        return _Form(_marked(text), text, ())
+    kept = [at for at in joining if _one_token(text, at)]
+    if not (repeats or others or len(kept) < len(joining)):
+        return _Form(_marked(text, kept), text, ())
     blocks = [m.span() for m in _BLOCK.finditer(text)]
     block_starts = [lo for lo, _ in blocks]
     spans = set()
-    for at in chain(repeats, others, joining):
+    for at in chain(repeats, others, (at for at in joining if at not in kept)):
         k = bisect_right(block_starts, at) - 1
         spans.add(blocks[k] if k >= 0 and at < blocks[k][1] else (at, at + 1))
     pieces: list[str] = []
     holes: list[str] = []
     at = 0
+    # (where a hole ends in text, how far the holed text is behind from there on)
+    shifts: list[tuple[int, int]] = []
     for lo, hi in sorted(spans):
         pieces += (text[at:lo], _HOLE)
         holes.append(text[lo:hi])
         at = hi
+        shifts.append((hi, (shifts[-1][1] if shifts else 0) + hi - lo - 1))
     pieces.append(text[at:])
     holed = "".join(pieces)
-    return _Form(_marked(holed), holed, tuple(holes))
+    # The kept runs outside holes, at their places in the holed text.
+    ends = [hi for hi, _ in shifts]
+    kept_at = []
+    for at in kept:
+        k = bisect_right(ends, at) - 1
+        if not any(lo <= at < hi for lo, hi in spans):
+            kept_at.append(at - (shifts[k][1] if k >= 0 else 0))
+    return _Form(_marked(holed, kept_at), holed, tuple(holes))
 
 
-def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[str], list[int]]:
-    """The cut of ``text`` from rjieba's cut of it with its runs marked: each run of marks
-    becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
+# The letters, digits and runs of a stretch around a run (uppercase included: it is a hole).
+_STRETCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")
+# A stretch that both engines' non-Han split yield as one token, and any piece of it alike:
+# jieba's [a-zA-Z0-9]+(?:\.\d+)?%?, which rjieba's split (runs joined by . _ -, then %)
+# extends only past a second connector or a letter after the dot.
+_ONE_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+%?|%)")
+
+
+def _one_token(text: str, at: int) -> bool:
+    """Whether the run joining digits at ``at`` lies in a stretch of letters, digits and runs
+    that is one such token (5.1, 15.4, 100%, 1.5%): rjieba then cuts its block as jieba does.
+    No dictionary word holds . or % (c++ and the like are checked for), so both engines' routes
+    step over them one character at a time, and hand the same pieces to the same split."""
+    lo = hi = at
+    while lo and text[lo - 1] in _STRETCH:
+        lo -= 1
+    while hi < len(text) and text[hi] in _STRETCH:
+        hi += 1
+    return _ONE_TOKEN.fullmatch(text, lo, hi) is not None
+
+
+def _unmark(
+    freq: dict[str, int], tokens: list[str], text: str, cut: str
+) -> tuple[list[str], list[int]]:
+    """The cut of ``text`` from rjieba's cut of it with its runs marked (``cut``): each run of
+    marks becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
     joins no digits, the single characters beside it spell no dictionary word); and the
-    offsets in ``text`` of the runs where one fails (the cut is then of no use)."""
+    offsets in ``text`` of the runs where one fails (the cut is then of no use). A run left
+    unmarked (``_one_token``) is inside rjieba's tokens already."""
     out: list[str] = []
     failed: list[int] = []
     at = 0
     for run in _PUNCT_RUN.finditer(text):
         start, end = run.span()
+        if cut[start] != MARK:
+            continue
         mark = tokens.index(MARK, at)
         out.extend(tokens[at:mark])
         value = run.group()
@@ -192,6 +244,7 @@ def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[st
 def _holed_at(form: _Form, offsets: list[int]) -> _Form:
     """``form`` with more holes: the blocks of its holed text holding ``offsets``."""
     pieces: list[str] = []
+    cut: list[str] = []  # the same pieces of form.cut (its kept runs stay unmarked)
     holes = list(form.holes)
     at = 0
     for block in _BLOCK.finditer(form.holed):
@@ -199,10 +252,11 @@ def _holed_at(form: _Form, offsets: list[int]) -> _Form:
         if any(lo <= offset < hi for offset in offsets):
             holes.insert(form.holed.count(_HOLE, 0, lo) + len(pieces) // 2, block.group())
             pieces += (form.holed[at:lo], _HOLE)
+            cut += (form.cut[at:lo], _HOLE)
             at = hi
     pieces.append(form.holed[at:])
-    holed = "".join(pieces)
-    return _Form(_marked(holed), holed, tuple(holes))
+    cut.append(form.cut[at:])
+    return _Form("".join(cut), "".join(pieces), tuple(holes))
 
 
 def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
@@ -213,14 +267,14 @@ def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
     assert fast is not None and base.rjieba is not None  # the batch path runs with rjieba
     while True:
         mine = fast.cut(form.cut)
-        cut, failed = _unmark(seg._dict.jieba.FREQ, mine, form.holed)
+        cut, failed = _unmark(seg._dict.jieba.FREQ, mine, form.holed, form.cut)
         if failed:
             form = _holed_at(form, failed)
             continue
         if not seg.words.isdisjoint(cut):
             theirs = base.rjieba.cut(form.cut)
             if theirs != mine:
-                plain_cut, failed = _unmark(base.jieba.FREQ, theirs, form.holed)
+                plain_cut, failed = _unmark(base.jieba.FREQ, theirs, form.holed, form.cut)
                 if failed:
                     form = _holed_at(form, failed)
                     continue
@@ -318,9 +372,9 @@ def _guard_many(
             continue
         form = forms.get(i)
         if form is not None:
-            text = form.holed[lo:hi]
-            mine = _unmark(freq, mine, text)[0]  # passed for the whole text already
-            theirs, failed = _unmark(plain_freq, theirs, text)
+            text, marked = form.holed[lo:hi], form.cut[lo:hi]
+            mine = _unmark(freq, mine, text, marked)[0]  # passed for the whole text already
+            theirs, failed = _unmark(plain_freq, theirs, text, marked)
             if failed:
                 alone.add(n)
                 out[i] = _cut_alone(seg, _holed_at(form, [lo + at for at in failed]))
@@ -367,7 +421,7 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]
     forms: dict[int, _Form] = {}
-    for k, troubles in _troubles(texts, dictionary.digit_ties).items():
+    for k, troubles in _troubles(texts, dictionary.digit_words).items():
         form = _form(dictionary, texts[k], troubles)
         if form is not None:
             forms[batch[k]] = form
@@ -406,7 +460,9 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         piece = tokens[token_bounds[k] : token_bounds[k + 1] - 1]
         owner = not own.isdisjoint(words[bounds[k] : bounds[k + 1]]) or not odd.isdisjoint(piece)
         cut, failed = (
-            (piece, []) if form is None else _unmark(dictionary.jieba.FREQ, piece, form.holed)
+            (piece, [])
+            if form is None
+            else _unmark(dictionary.jieba.FREQ, piece, form.holed, form.cut)
         )
         if failed:
             assert form is not None  # only marked runs fail

@@ -34,9 +34,9 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
 # Such a repeat whose piece is not all ASCII digits. A digit-only repeat (000, 3999) ties no
-# routes while no word of the dictionary is all digits: each digit is then a route step of its
-# own (its only DAG edge), so the engines' routes agree there, and both hand the digits to
-# the same [a-zA-Z0-9]+ split.
+# routes in a text holding no all-digit word of the dictionary (12345): each digit is then a
+# route step of its own or the start of a word leaving the digits (1号店), no two routes cover
+# the digits alike, and both engines hand them to the same [a-zA-Z0-9]+ split.
 _TIE_REPEAT = re.compile(r"([^0-9])\1\1|((?![0-9]{2})..)\2\2|((?![0-9]{3})...)\3\3")
 # The word that carries rjieba's total up to jieba's (see _Dictionary): never in a block.
 _FILLER = "\x03"
@@ -105,12 +105,17 @@ class _Dictionary:
             if known:
                 self.rjieba.add_word(_FILLER, known, None)
         self._punct_words: tuple[str, ...] | None = None
-        # Whether a digit-only repeat may tie routes (see _TIE_REPEAT).
-        self.digit_ties = _jieba_digit_words() or any(map(_all_digits, words))
-        self._ties = _REPEAT if self.digit_ties else _TIE_REPEAT
+        # The all-digit words, with which a digit-only repeat may tie routes (_TIE_REPEAT).
+        self.digit_words = _jieba_digit_words() | frozenset(filter(_all_digits, words))
+
+    def may_tie(self, text: str) -> bool:
+        """Whether ``text`` holds a repeat that may tie two routes (which jieba must cut)."""
+        if any(word in text for word in self.digit_words):
+            return _REPEAT.search(text) is not None
+        return _TIE_REPEAT.search(text) is not None
 
     def cut_block(self, block: str) -> list[str]:
-        if self.rjieba is not None and not self._ties.search(block):
+        if self.rjieba is not None and not self.may_tie(block):
             if _FAST_SAFE.fullmatch(block):
                 return self.rjieba.cut(block)
             pieces = self._cut_between_punctuation(self.rjieba, block)
@@ -176,11 +181,11 @@ def _all_digits(word: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _jieba_digit_words() -> bool:
-    """Whether jieba's own dictionary holds a word of ASCII digits only (it holds none)."""
+def _jieba_digit_words() -> frozenset[str]:
+    """The words of jieba's own dictionary made of ASCII digits only (it holds none)."""
     freq: dict[str, int] = _plain_jieba().FREQ
     # One regex scan over the words joined, not a call per word (350,000 of them).
-    return any(freq[word] for word in re.findall("(?m)^[0-9]{2,}$", "\n".join(freq)))
+    return frozenset(w for w in re.findall("(?m)^[0-9]{2,}$", "\n".join(freq)) if freq[w])
 
 
 def in_jieba_dictionary(word: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.normalize import normalize
 from analysis.segment import _BLOCK, Segmenter
-from analysis.segment_batch import _troubles
+from analysis.segment_batch import _form, _troubles
 from analysis.segment_dict import _WHOLE_TEXT_UNSAFE, _base_dictionary
 from tests.analysis.test_segment import WORDS
 
@@ -34,6 +34,19 @@ HOLES = [
     "copyright1999-2008苏大",
     "普通的一句话，没有什么特别",
     "",
+]
+
+# Runs joining digits within one token of jieba's (kept: 5.1, 100%) and not (1.6g, 23.80.):
+# alone and with other runs, holes, Han singles, words starting with a digit, the guard's words.
+JOINS = [
+    "5.1便宜了200块买的",
+    "15.4寸笔记本在苏大买的，5.1放假...苏大强",
+    "好孩子的成功来自妈妈1%的改变，100%满意，1.5%的人",
+    "ab.12和x.1，了5.1了，5.1号店，4.4s店",
+    "价格1.5kg左右，主频1.6g，原价是23.80.我买回",
+    "09.5.27.不配合验货，1.2%3，12%3",
+    "哈哈哈5.1苏大，3.5分_好",
+    "书的质量实在太差.今天5.1去了一趟苏大",
 ]
 
 # Repeats of digits only, which rjieba cuts while no dictionary word is all digits: in blocks
@@ -90,7 +103,7 @@ def test_flagged_texts_are_those_the_regex_flags() -> None:
 
 def test_digit_repeats_cut_as_jieba() -> None:
     plain = Segmenter([])
-    assert not plain._dict.digit_ties  # jieba's dictionary holds no all-digit word
+    assert not plain._dict.digit_words  # jieba's dictionary holds no all-digit word
     reference = jieba.Tokenizer()
     for text in DIGITS:
         for block in _BLOCK.findall(text):  # the fast path itself: rjieba on a digit repeat
@@ -104,9 +117,10 @@ def test_digit_repeats_with_institution_words(seg: Segmenter) -> None:
 
 
 def test_digit_words_keep_digit_repeats_for_jieba() -> None:
-    """With an all-digit word (11 ties 111 as 11/1 or 1/11) a digit repeat is jieba's again."""
+    """With an all-digit word in the text (11 ties 111 as 11/1 or 1/11) a digit repeat is
+    jieba's again; where none is, rjieba's."""
     seg = Segmenter(["11", "12345"])
-    assert seg._dict.digit_ties
+    assert seg._dict.digit_words == {"11", "12345"}
     texts = [*DIGITS, "1111和111", "1234512345123451", "苏大11111号店"]
     assert seg.cut_offsets_many(texts) == [seg.cut_offsets(t) for t in texts]
     reference = jieba.Tokenizer()
@@ -117,6 +131,23 @@ def test_digit_words_keep_digit_repeats_for_jieba() -> None:
 
 
 def test_digit_repeats_flagged_only_with_digit_words() -> None:
-    texts = ["3999", "121212", "123123123", "1a1a1a", "哈哈哈", "a000", "12312", ""]
-    assert set(_troubles(texts, digits=False)) == {3, 4}
-    assert set(_troubles(texts, digits=True)) == {0, 1, 2, 3, 4, 5}
+    texts = ["3999", "121212", "123123123", "1a1a1a", "哈哈哈", "a000", "12312", "", "99,333"]
+    assert set(_troubles(texts, frozenset())) == {3, 4}
+    assert set(_troubles(texts, frozenset({"99"}))) == {0, 3, 4, 8}
+    assert set(_troubles(texts)) == {0, 1, 2, 3, 4, 5, 8}
+
+
+def test_joining_runs_cut_as_jieba(seg: Segmenter) -> None:
+    plain = Segmenter([])
+    reference = jieba.Tokenizer()
+    for text, (words, starts) in zip(JOINS, plain.cut_offsets_many(JOINS), strict=True):
+        assert words == [t for t in reference.lcut(text) if any(c.isalnum() for c in t)]
+        assert [text[s : s + len(w)] for w, s in zip(words, starts, strict=True)] == words
+    assert seg.cut_offsets_many(JOINS) == [seg.cut_offsets(t) for t in JOINS]
+
+
+def test_joining_runs_kept_only_in_one_token() -> None:
+    texts = ["5.1号", "100%满意", "1.5%的", "ab.12", "1.6g", "23.80.", "1.2%3", "x5.1-2"]
+    forms = {k: _form(_base_dictionary(True), texts[k], t) for k, t in _troubles(texts).items()}
+    kept = {k for k, form in forms.items() if form is not None and not form.holes}
+    assert kept == {0, 1, 2, 3}

@@ -122,7 +122,7 @@ def test_failing_runs_are_the_runs_unmark_fails(seg: Segmenter) -> None:
     flagged = lay.texts_at(
         lay.starts[failing_runs(tokens, lay.codes[lay.starts], lay.lengths, freq)]
     )
-    failed = {k for k, text in enumerate(texts) if _unmark(freq, fast.cut(cut[k]), text)[1]}
+    failed = {k for k, t in enumerate(texts) if _unmark(freq, fast.cut(cut[k]), t, cut[k])[1]}
     assert flagged == failed
     assert 0 < len(failed) < len(texts)  # both kinds occur
 
