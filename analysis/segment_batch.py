@@ -158,7 +158,7 @@ def _form(
     character outside blocks (the offsets ``_troubles`` found); runs of + # & . _ % -
     elsewhere marked, but for those joining digits within one token. None (cut on its own)
     if it holds a word like c++."""
-    if any(word in text for word in dictionary.punct_words()):
+    if dictionary.holds_punct_word(text):
         return None
     repeats, others, joining = troubles
     kept = [at for at in joining if _one_token(text, at)]
@@ -416,7 +416,11 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     the batch (and one more for the alias guard's plain cut of the blocks it looks at)."""
     dictionary = seg._dict
     fast = dictionary.rjieba
-    batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
+    whole = "".join(norms)
+    if "\x00" in whole or "\x01" in whole or "\x02" in whole:  # rare: look text by text
+        batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
+    else:  # three C scans of the batch, not a regex search per text
+        batch = [i for i, text in enumerate(norms) if text]
     if fast is None or len(batch) < 2:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]

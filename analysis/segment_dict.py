@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate, compress, count
 
 import jieba
@@ -139,7 +139,7 @@ class _Dictionary:
         pieces = parts[0::2]
         if not all(_FAST_SAFE.fullmatch(piece) for piece in pieces if piece):
             return None
-        if any(word in block for word in self.punct_words()):
+        if self.holds_punct_word(block):
             return None
         freq = self.jieba.FREQ
         out: list[str] = []
@@ -164,6 +164,15 @@ class _Dictionary:
                 word for word, freq in self.jieba.FREQ.items() if freq and _PUNCT_CHAR.search(word)
             )
         return self._punct_words
+
+    @cached_property
+    def punct_pattern(self) -> re.Pattern[str] | None:
+        """A pattern finding any of ``punct_words`` (one search per text, not one per word)."""
+        words = self.punct_words()
+        return re.compile("|".join(map(re.escape, words))) if words else None
+
+    def holds_punct_word(self, text: str) -> bool:
+        return self.punct_pattern is not None and self.punct_pattern.search(text) is not None
 
 
 @lru_cache(maxsize=1)

@@ -83,12 +83,22 @@ class Layout(NamedTuple):
         return [*np.searchsorted(self.starts, self.firsts).tolist(), len(self.starts) + 1]
 
 
+def token_lengths(tokens: list[str]) -> np.ndarray:
+    """Each token's length: one bytes() over them (a fifth faster than np.fromiter), or
+    np.fromiter where a token is 256 characters or longer."""
+    try:
+        short = np.frombuffer(bytes(map(len, tokens)), dtype=np.uint8)
+    except ValueError:
+        return np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    return short.astype(np.int64)
+
+
 def layout(joined: str, tokens: list[str]) -> Layout:
     """The layout of rjieba's cut of ``joined``: every per-token step in C or numpy."""
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
     alnum = (classes & ALNUM).astype(bool)
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    lengths = token_lengths(tokens)
     starts = np.cumsum(lengths) - lengths
     # A token is a word if it holds a letter or digit (rjieba never yields an empty token).
     is_word = np.logical_or.reduceat(alnum, starts)
@@ -196,7 +206,7 @@ def guard_suspects(
     step[np.minimum(his[first] + 1, size)] -= 1
     picked = np.flatnonzero(np.cumsum(step[:size]) > 0)
     plain = plain_cut(codes[picked].tobytes().decode("utf-32-le"))
-    lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+    lengths = token_lengths(plain)
     plain_starts = picked[np.cumsum(lengths) - lengths]
     cuts = np.append(plain_starts, size)
     k = np.searchsorted(cuts, starts, side="right")
