@@ -64,15 +64,15 @@ class _Form(NamedTuple):
     holes: tuple[str, ...]  # what each hole stands for, in order
 
 
-def _marked(text: str, kept: Sequence[int] = ()) -> str:
+def _marked(text: str, kept: Sequence[tuple[int, int]] = ()) -> str:
     """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark, but for
-    the one-character runs at ``kept``: seven replaces in C (translate looks each character
-    up in a dict, ten times slower here)."""
+    the runs at ``kept`` (spans): seven replaces in C (translate looks each character up in a
+    dict, ten times slower here)."""
     marked = text
     for char in "+#&._%-":
         marked = marked.replace(char, MARK)
-    for at in kept:
-        marked = f"{marked[:at]}{text[at]}{marked[at + 1 :]}"
+    for lo, hi in kept:
+        marked = f"{marked[:lo]}{text[lo:hi]}{marked[hi:]}"
     return marked
 
 
@@ -103,14 +103,18 @@ def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, 
     return np.concatenate(found), np.concatenate(digits_only)
 
 
-def _troubles(
-    texts: list[str], digit_words: frozenset[str] | None = None
-) -> dict[int, tuple[list[int], list[int], list[int]]]:
-    """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
-    its repeats, of its other word characters and of its runs that join digits; the others
-    hold runs of + # & . % - only. A repeat of digits only counts in a text holding one of
-    ``digit_words`` (``_Dictionary.may_tie``; None: always). One pass over the batch (numpy
-    and one regex scan) instead of a regex per text."""
+# Offsets in a text of its repeats, its other word characters, its runs that join digits and
+# its bridges (``_BRIDGE``).
+_Troubles = tuple[list[int], list[int], list[int], list[int]]
+
+
+def _troubles(texts: list[str], digit_words: frozenset[str] | None = None) -> dict[int, _Troubles]:
+    """The texts (by index) holding runs of + # & . % - or something rjieba may not cut as it
+    stands, each with the offsets of its repeats, of its other word characters, of its runs
+    that join digits and of its bridges (``_BRIDGE``); with none of these, its runs stand as
+    they are. A repeat of digits only counts in a text holding one of ``digit_words``
+    (``_Dictionary.may_tie``; None: always). One pass over the batch (numpy and one regex
+    scan) instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
@@ -126,13 +130,14 @@ def _troubles(
         repeats = repeats[~digits_only | np.isin(owners, tied)]
     others = np.flatnonzero(classes & OTHER)
     runs = np.flatnonzero(classes & RUN)
-    out: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    out: dict[int, _Troubles] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
-        out[k] = ([], [], [])
-    for found, slot in ((repeats, 0), (others, 1), (_joining(codes, classes), 2)):
+        out[k] = ([], [], [], [])
+    troubles = (repeats, others, _joining(codes, classes), _bridges(codes, classes))
+    for slot, found in enumerate(troubles):
         owners = np.searchsorted(firsts, found, side="right") - 1
         for k, at in zip(owners.tolist(), (found - firsts[owners]).tolist(), strict=True):
-            out.setdefault(k, ([], [], []))[slot].append(at)
+            out.setdefault(k, ([], [], [], []))[slot].append(at)
     return out
 
 
@@ -150,24 +155,33 @@ def _joining(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate((percent, np.array(digit, dtype=np.intp))))
 
 
-def _form(
-    dictionary: _Dictionary, text: str, troubles: tuple[list[int], list[int], list[int]]
-) -> _Form | None:
+def _bridges(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Where a . _ or - stands between two ASCII letters or digits (``_BRIDGE``)."""
+    ascii_alnum = np.zeros(len(codes) + 2, dtype=bool)  # code i at i + 1, padded both sides
+    ascii_alnum[1:-1] = classes & ASCII > 0
+    connector = (codes == 0x2E) | (codes == 0x5F) | (codes == 0x2D)
+    return np.flatnonzero(connector & ascii_alnum[:-2] & ascii_alnum[2:])
+
+
+def _form(dictionary: _Dictionary, text: str, troubles: _Troubles) -> _Form | None:
     """The text as the batch cuts it: a hole for each block holding a repeat, a run that joins
-    digits (5.1, 100%) within more than one jieba token, _ or A-Z, and for each other word
-    character outside blocks (the offsets ``_troubles`` found); runs of + # & . _ % -
-    elsewhere marked, but for those joining digits within one token. None (cut on its own)
-    if it holds a word like c++."""
+    digits (5.1, 100%) unless it stands as it is (``_as_it_stands``), _ or A-Z, and for each
+    other word character outside blocks (the offsets ``_troubles`` found); the runs of
+    + # & . _ % - that do not stand as they are marked. None (cut on its own) if it holds a
+    word like c++."""
     if dictionary.holds_punct_word(text):
         return None
-    repeats, others, joining = troubles
-    kept = [at for at in joining if _one_token(text, at)]
-    if not (repeats or others or len(kept) < len(joining)):
+    repeats, others, joining, bridges = troubles
+    if not (repeats or others or joining or bridges):
+        return _Form(text, text, ())  # no run's stretch holds a bridge: each stands as it is
+    kept = [run.span() for run in _PUNCT_RUN.finditer(text) if _as_it_stands(text, *run.span())]
+    if not (repeats or others or set(joining).difference(lo for lo, _ in kept)):
         return _Form(_marked(text, kept), text, ())
     blocks = [m.span() for m in _BLOCK.finditer(text)]
     block_starts = [lo for lo, _ in blocks]
     spans = set()
-    for at in chain(repeats, others, (at for at in joining if at not in kept)):
+    kept_starts = {lo for lo, _ in kept}
+    for at in chain(repeats, others, (at for at in joining if at not in kept_starts)):
         k = bisect_right(block_starts, at) - 1
         spans.add(blocks[k] if k >= 0 and at < blocks[k][1] else (at, at + 1))
     pieces: list[str] = []
@@ -185,32 +199,37 @@ def _form(
     # The kept runs outside holes, at their places in the holed text.
     ends = [hi for hi, _ in shifts]
     kept_at = []
-    for at in kept:
-        k = bisect_right(ends, at) - 1
-        if not any(lo <= at < hi for lo, hi in spans):
-            kept_at.append(at - (shifts[k][1] if k >= 0 else 0))
+    for run_lo, run_hi in kept:
+        k = bisect_right(ends, run_lo) - 1
+        if not any(lo <= run_lo < hi for lo, hi in spans):
+            shift = shifts[k][1] if k >= 0 else 0
+            kept_at.append((run_lo - shift, run_hi - shift))
     return _Form(_marked(holed, kept_at), holed, tuple(holes))
 
 
 # The letters, digits and runs of a stretch around a run (uppercase included: it is a hole).
 _STRETCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")
-# A stretch that both engines' non-Han split yield as one token, and any piece of it alike:
-# jieba's [a-zA-Z0-9]+(?:\.\d+)?%?, which rjieba's split (runs joined by . _ -, then %)
-# extends only past a second connector or a letter after the dot.
+# Where rjieba's split of the letters and digits that its HMM step gets (runs of them joined by
+# any . _ or - between two, then an optional %) parts from jieba's ([a-zA-Z0-9]+(?:\.\d+)?%?,
+# the rest between such tokens yielded as it stands): a bridge, unless the stretch is one
+# token of both (_ONE_TOKEN). Without one, both yield the letters and digits (and a % after
+# them) as tokens and each gap between as one token, in the stretch and in any piece of it.
+_BRIDGE = re.compile(r"[a-zA-Z0-9][._\-][a-zA-Z0-9]")
 _ONE_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+%?|%)")
 
 
-def _one_token(text: str, at: int) -> bool:
-    """Whether the run joining digits at ``at`` lies in a stretch of letters, digits and runs
-    that is one such token (5.1, 15.4, 100%, 1.5%): rjieba then cuts its block as jieba does.
-    No dictionary word holds . or % (c++ and the like are checked for), so both engines' routes
-    step over them one character at a time, and hand the same pieces to the same split."""
-    lo = hi = at
+def _as_it_stands(text: str, lo: int, hi: int) -> bool:
+    """Whether rjieba cuts the block of the run ``text[lo:hi]`` as jieba does with the run
+    unmarked: its stretch of letters, digits and runs holds no bridge, or is one token of both
+    engines (5.1, 15.4, 100%, 1.5%). No dictionary word holds + # & . % - (c++ and the like
+    are checked for), so both engines' routes step over the run one character at a time, the
+    same single characters around it go to the HMM step together, where the Han among them
+    are cut alike, and the rest split alike."""
     while lo and text[lo - 1] in _STRETCH:
         lo -= 1
     while hi < len(text) and text[hi] in _STRETCH:
         hi += 1
-    return _ONE_TOKEN.fullmatch(text, lo, hi) is not None
+    return _ONE_TOKEN.fullmatch(text, lo, hi) is not None or not _BRIDGE.search(text, lo, hi)
 
 
 def _unmark(
@@ -220,7 +239,7 @@ def _unmark(
     marks becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
     joins no digits, the single characters beside it spell no dictionary word); and the
     offsets in ``text`` of the runs where one fails (the cut is then of no use). A run left
-    unmarked (``_one_token``) is inside rjieba's tokens already."""
+    unmarked (``_as_it_stands``) is among rjieba's tokens already."""
     out: list[str] = []
     failed: list[int] = []
     at = 0
@@ -427,10 +446,10 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     forms: dict[int, _Form] = {}
     for k, troubles in _troubles(texts, dictionary.digit_words).items():
         form = _form(dictionary, texts[k], troubles)
-        if form is not None:
-            forms[batch[k]] = form
-        else:
+        if form is None:
             batch[k] = -1  # cut on its own
+        elif form.holes or form.cut != form.holed:
+            forms[batch[k]] = form
     batch = [i for i in batch if i >= 0]
     cut_texts = [forms[i].cut if i in forms else norms[i] for i in batch]
     joined = _SEP.join(cut_texts)

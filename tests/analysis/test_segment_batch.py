@@ -151,3 +151,36 @@ def test_joining_runs_kept_only_in_one_token() -> None:
     forms = {k: _form(_base_dictionary(True), texts[k], t) for k, t in _troubles(texts).items()}
     kept = {k for k, form in forms.items() if form is not None and not form.holes}
     assert kept == {0, 1, 2, 3}
+
+
+# Runs next to single characters that spell a word (很久...因为: jieba hands 了很久... to its HMM
+# step, so 很久 is not cut 很/久), next to letters and digits without a bridge between two (ok...,
+# 1.接电源, 5...6, 100%), and with one (a.b, 1-2, v1.2.3: marked, or a hole where they join digits).
+RUNS = [
+    "看完之后兴奋了很久...因为我也处于那种阶段...值得学习...很值",
+    "入住很多次了都忘记点评了.现在全部补上.从去年底开始",
+    "用了两天看完.很吸引人,对于那些向往",
+    "ok...好的.今天1.接电源,5...6,100%满意,-5度",
+    "a.b和1-2,v1.2.3的版本,a-,-b,&&苏大+#学生会",
+    "书的质量实在太差.今天去了一趟苏大...苏大强...三食堂",
+]
+
+
+def test_runs_as_they_stand_cut_as_jieba(seg: Segmenter) -> None:
+    rnd = random.Random(7)
+    alphabet = [*"书的质量实在太差今天去了很久因为好的吧不行苏大强学生abk129"]
+    alphabet += ["...", ".", "-", "%", "+", "&&", "_", "，", " "]
+    texts = RUNS + ["".join(rnd.choices(alphabet, k=rnd.randint(1, 16))) for _ in range(1500)]
+    plain = Segmenter([])
+    reference = jieba.Tokenizer()
+    cuts = plain.cut_offsets_many(texts)
+    for text, (words, _) in zip(texts, cuts, strict=True):
+        assert words == [t for t in reference.lcut(text) if any(c.isalnum() for c in t)], text
+    assert seg.cut_offsets_many(texts) == [seg.cut_offsets(t) for t in texts]
+
+
+def test_runs_stand_as_they_are_only_without_bridges() -> None:
+    texts = ["很久...因为", "ok...好", "1.接电源", "100%满意", "a.b", "1-2的", "v1.2.3", "5.1"]
+    forms = {k: _form(_base_dictionary(True), texts[k], t) for k, t in _troubles(texts).items()}
+    marked = {k for k, form in forms.items() if form is not None and form.cut != texts[k]}
+    assert marked == {4, 5, 6}  # 5.1 is one token of both engines: as it stands
