@@ -108,13 +108,15 @@ def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, 
 _Troubles = tuple[list[int], list[int], list[int], list[int]]
 
 
-def _troubles(texts: list[str], digit_words: frozenset[str] | None = None) -> dict[int, _Troubles]:
-    """The texts (by index) holding runs of + # & . % - or something rjieba may not cut as it
-    stands, each with the offsets of its repeats, of its other word characters, of its runs
-    that join digits and of its bridges (``_BRIDGE``); with none of these, its runs stand as
-    they are. A repeat of digits only counts in a text holding one of ``digit_words``
-    (``_Dictionary.may_tie``; None: always). One pass over the batch (numpy and one regex
-    scan) instead of a regex per text."""
+def _troubles(
+    texts: list[str], digit_words: frozenset[str] | None = None, run_chars: str = "+#&.%-"
+) -> dict[int, _Troubles]:
+    """The texts (by index) holding one of ``run_chars`` (the dictionary's ``punct_chars``,
+    which a word like c++ needs) or something rjieba may not cut as it stands, each with the
+    offsets of its repeats, of its other word characters, of its runs that join digits and of
+    its bridges (``_BRIDGE``); with none of these, its runs stand as they are. A repeat of
+    digits only counts in a text holding one of ``digit_words`` (``_Dictionary.may_tie``;
+    None: always). One pass over the batch in numpy instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
@@ -129,7 +131,10 @@ def _troubles(texts: list[str], digit_words: frozenset[str] | None = None) -> di
         ]
         repeats = repeats[~digits_only | np.isin(owners, tied)]
     others = np.flatnonzero(classes & OTHER)
-    runs = np.flatnonzero(classes & RUN)
+    if run_chars == "+#&.%-":
+        runs = np.flatnonzero(classes & RUN)
+    else:
+        runs = np.flatnonzero(np.isin(codes, [ord(char) for char in run_chars]))
     out: dict[int, _Troubles] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
         out[k] = ([], [], [], [])
@@ -444,7 +449,8 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]
     forms: dict[int, _Form] = {}
-    for k, troubles in _troubles(texts, dictionary.digit_words).items():
+    listed = _troubles(texts, dictionary.digit_words, dictionary.punct_chars)
+    for k, troubles in listed.items():
         form = _form(dictionary, texts[k], troubles)
         if form is None:
             batch[k] = -1  # cut on its own

@@ -166,6 +166,11 @@ class _Dictionary:
         return self._punct_words
 
     @cached_property
+    def punct_chars(self) -> str:
+        """The characters of + # & . % - that some of ``punct_words`` hold."""
+        return "".join(sorted(set("+#&.%-").intersection("".join(self.punct_words()))))
+
+    @cached_property
     def punct_pattern(self) -> re.Pattern[str] | None:
         """A pattern finding any of ``punct_words`` (one search per text, not one per word)."""
         words = self.punct_words()

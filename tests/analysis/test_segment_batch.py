@@ -163,6 +163,7 @@ RUNS = [
     "ok...好的.今天1.接电源,5...6,100%满意,-5度",
     "a.b和1-2,v1.2.3的版本,a-,-b,&&苏大+#学生会",
     "书的质量实在太差.今天去了一趟苏大...苏大强...三食堂",
+    "学c++和c#的.好,at&t的...网络",  # words holding runs: cut on its own
 ]
 
 
@@ -184,3 +185,11 @@ def test_runs_stand_as_they_are_only_without_bridges() -> None:
     forms = {k: _form(_base_dictionary(True), texts[k], t) for k, t in _troubles(texts).items()}
     marked = {k for k, form in forms.items() if form is not None and form.cut != texts[k]}
     assert marked == {4, 5, 6}  # 5.1 is one token of both engines: as it stands
+
+
+def test_run_texts_listed_only_for_the_characters_asked() -> None:
+    texts = ["很久...因为", "学c++的", "100%满意", "哈哈哈.", "a-b", "好&"]
+    assert set(_troubles(texts)) == {0, 1, 2, 3, 4, 5}
+    # 2: a run that joins digits, 3: a repeat, 4: a bridge
+    assert set(_troubles(texts, None, "#&+")) == {1, 2, 3, 4, 5}
+    assert set(_troubles(texts, None, "")) == {2, 3, 4}
