@@ -16,6 +16,7 @@ from analysis.segment_dict import (
     _BLOCK,
     _HAN,
     _PUNCT_RUN,
+    _as_it_stands,
     _base_dictionary,
     _Dictionary,
     _guard,
@@ -210,31 +211,6 @@ def _form(dictionary: _Dictionary, text: str, troubles: _Troubles) -> _Form | No
             shift = shifts[k][1] if k >= 0 else 0
             kept_at.append((run_lo - shift, run_hi - shift))
     return _Form(_marked(holed, kept_at), holed, tuple(holes))
-
-
-# The letters, digits and runs of a stretch around a run (uppercase included: it is a hole).
-_STRETCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")
-# Where rjieba's split of the letters and digits that its HMM step gets (runs of them joined by
-# any . _ or - between two, then an optional %) parts from jieba's ([a-zA-Z0-9]+(?:\.\d+)?%?,
-# the rest between such tokens yielded as it stands): a bridge, unless the stretch is one
-# token of both (_ONE_TOKEN). Without one, both yield the letters and digits (and a % after
-# them) as tokens and each gap between as one token, in the stretch and in any piece of it.
-_BRIDGE = re.compile(r"[a-zA-Z0-9][._\-][a-zA-Z0-9]")
-_ONE_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+%?|%)")
-
-
-def _as_it_stands(text: str, lo: int, hi: int) -> bool:
-    """Whether rjieba cuts the block of the run ``text[lo:hi]`` as jieba does with the run
-    unmarked: its stretch of letters, digits and runs holds no bridge, or is one token of both
-    engines (5.1, 15.4, 100%, 1.5%). No dictionary word holds + # & . % - (c++ and the like
-    are checked for), so both engines' routes step over the run one character at a time, the
-    same single characters around it go to the HMM step together, where the Han among them
-    are cut alike, and the rest split alike."""
-    while lo and text[lo - 1] in _STRETCH:
-        lo -= 1
-    while hi < len(text) and text[hi] in _STRETCH:
-        hi += 1
-    return _ONE_TOKEN.fullmatch(text, lo, hi) is not None or not _BRIDGE.search(text, lo, hi)
 
 
 def _unmark(

@@ -14,8 +14,9 @@ import numpy as np
 from analysis.segment_dict import _piece_singles, _spells_word
 
 _BMP = 0x10000
-# Stands in for each character of a run of + # . & % - (不行...今天) in the batch call, so that
-# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
+# Stands in for each character of a run of + # . & % - in the batch call where the run does
+# not stand as it is (a.b, 1-2: ``_as_it_stands``), so that rjieba cuts the pieces between
+# runs apart, as ``_cut_between_punctuation`` does.
 MARK = "\x01"
 
 
