@@ -16,6 +16,7 @@ from analysis.segment_dict import (
     _BLOCK,
     _HAN,
     _PUNCT_RUN,
+    _as_it_stands,
     _base_dictionary,
     _Dictionary,
     _guard,
@@ -26,6 +27,7 @@ from analysis.segment_dict import (
 )
 from analysis.segment_layout import (
     ASCII,
+    DIGIT,
     MARK,
     OTHER,
     PUNCT,
@@ -63,19 +65,25 @@ class _Form(NamedTuple):
     holes: tuple[str, ...]  # what each hole stands for, in order
 
 
-def _marked(text: str) -> str:
-    """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark: seven
-    replaces in C (translate looks each character up in a dict, ten times slower here)."""
+def _marked(text: str, kept: Sequence[tuple[int, int]] = ()) -> str:
+    """Each character of a run of + # & . _ % - (what _PUNCT_RUN finds) made a mark, but for
+    the runs at ``kept`` (spans): seven replaces in C (translate looks each character up in a
+    dict, ten times slower here)."""
+    marked = text
     for char in "+#&._%-":
-        text = text.replace(char, MARK)
-    return text
+        marked = marked.replace(char, MARK)
+    for lo, hi in kept:
+        marked = f"{marked[:lo]}{text[lo:hi]}{marked[hi:]}"
+    return marked
 
 
-def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where a piece of one to three Han, a-z or 0-9 characters is repeated three times in a
-    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy."""
+    row (哈哈哈, 000, 非常差非常差非常差): the back-reference regex, in numpy; and whether
+    each piece is of digits only."""
     simple = classes & SIMPLE > 0
-    found = []
+    digit = classes & DIGIT > 0
+    found, digits_only = [], []
     for period in (1, 2, 3):
         span = 3 * period
         if len(codes) < span:
@@ -83,33 +91,59 @@ def _repeat_starts(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
         # codes[i + k] == codes[i + k + period] for k < 2 * period: three copies from i.
         same = codes[period:] == codes[:-period]
         hit = simple[: len(codes) - span + 1].copy()
+        all_digits = digit[: len(codes) - span + 1].copy()
         for k in range(1, period):
             hit &= simple[k : len(codes) - span + 1 + k]
+            all_digits &= digit[k : len(codes) - span + 1 + k]
         for k in range(2 * period):
             hit &= same[k : len(codes) - span + 1 + k]
         found.append(np.flatnonzero(hit))
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+        digits_only.append(all_digits[found[-1]])
+    if not found:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=bool)
+    return np.concatenate(found), np.concatenate(digits_only)
 
 
-def _troubles(texts: list[str]) -> dict[int, tuple[list[int], list[int], list[int]]]:
-    """The texts (by index) that rjieba may not cut as they stand, each with the offsets of
-    its repeats, of its other word characters and of its runs that join digits; the others
-    hold runs of + # & . % - only. One pass over the batch (numpy and one regex scan)
-    instead of a regex per text."""
+# Offsets in a text of its repeats, its other word characters, its runs that join digits and
+# its bridges (``_BRIDGE``).
+_Troubles = tuple[list[int], list[int], list[int], list[int]]
+
+
+def _troubles(
+    texts: list[str], digit_words: frozenset[str] | None = None, run_chars: str = "+#&.%-"
+) -> dict[int, _Troubles]:
+    """The texts (by index) holding one of ``run_chars`` (the dictionary's ``punct_chars``,
+    which a word like c++ needs) or something rjieba may not cut as it stands, each with the
+    offsets of its repeats, of its other word characters, of its runs that join digits and of
+    its bridges (``_BRIDGE``); with none of these, its runs stand as they are. A repeat of
+    digits only counts in a text holding one of ``digit_words`` (``_Dictionary.may_tie``;
+    None: always). One pass over the batch in numpy instead of a regex per text."""
     joined = _SEP.join(texts)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
     firsts = np.array([0, *accumulate(len(t) + 1 for t in texts[:-1])], dtype=np.intp)
-    repeats = _repeat_starts(codes, classes)
+    repeats, digits_only = _repeat_starts(codes, classes)
+    if digit_words is not None and digits_only.any():
+        owners = np.searchsorted(firsts, repeats, side="right") - 1
+        tied = [
+            k
+            for k in np.unique(owners[digits_only]).tolist()
+            if any(word in texts[k] for word in digit_words)
+        ]
+        repeats = repeats[~digits_only | np.isin(owners, tied)]
     others = np.flatnonzero(classes & OTHER)
-    runs = np.flatnonzero(classes & RUN)
-    out: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    if run_chars == "+#&.%-":
+        runs = np.flatnonzero(classes & RUN)
+    else:
+        runs = np.flatnonzero(np.isin(codes, [ord(char) for char in run_chars]))
+    out: dict[int, _Troubles] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
-        out[k] = ([], [], [])
-    for found, slot in ((repeats, 0), (others, 1), (_joining(codes, classes), 2)):
+        out[k] = ([], [], [], [])
+    troubles = (repeats, others, _joining(codes, classes), _bridges(codes, classes))
+    for slot, found in enumerate(troubles):
         owners = np.searchsorted(firsts, found, side="right") - 1
         for k, at in zip(owners.tolist(), (found - firsts[owners]).tolist(), strict=True):
-            out.setdefault(k, ([], [], []))[slot].append(at)
+            out.setdefault(k, ([], [], [], []))[slot].append(at)
     return out
 
 
@@ -127,46 +161,73 @@ def _joining(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate((percent, np.array(digit, dtype=np.intp))))
 
 
-def _form(
-    dictionary: _Dictionary, text: str, troubles: tuple[list[int], list[int], list[int]]
-) -> _Form | None:
+def _bridges(codes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Where a . _ or - stands between two ASCII letters or digits (``_BRIDGE``)."""
+    ascii_alnum = np.zeros(len(codes) + 2, dtype=bool)  # code i at i + 1, padded both sides
+    ascii_alnum[1:-1] = classes & ASCII > 0
+    connector = (codes == 0x2E) | (codes == 0x5F) | (codes == 0x2D)
+    return np.flatnonzero(connector & ascii_alnum[:-2] & ascii_alnum[2:])
+
+
+def _form(dictionary: _Dictionary, text: str, troubles: _Troubles) -> _Form | None:
     """The text as the batch cuts it: a hole for each block holding a repeat, a run that joins
-    digits (5.1, 100%), _ or A-Z, and for each other word character outside blocks (the
-    offsets ``_troubles`` found); runs of + # & . _ % - elsewhere marked. None (cut on its
-    own) if it holds a word like c++."""
-    if any(word in text for word in dictionary.punct_words()):
+    digits (5.1, 100%) unless it stands as it is (``_as_it_stands``), _ or A-Z, and for each
+    other word character outside blocks (the offsets ``_troubles`` found); the runs of
+    + # & . _ % - that do not stand as they are marked. None (cut on its own) if it holds a
+    word like c++."""
+    if dictionary.holds_punct_word(text):
         return None
-    repeats, others, joining = troubles
-    if not (repeats or others or joining):
-        return _Form(_marked(text), text, ())
+    repeats, others, joining, bridges = troubles
+    if not (repeats or others or joining or bridges):
+        return _Form(text, text, ())  # no run's stretch holds a bridge: each stands as it is
+    kept = [run.span() for run in _PUNCT_RUN.finditer(text) if _as_it_stands(text, *run.span())]
+    if not (repeats or others or set(joining).difference(lo for lo, _ in kept)):
+        return _Form(_marked(text, kept), text, ())
     blocks = [m.span() for m in _BLOCK.finditer(text)]
     block_starts = [lo for lo, _ in blocks]
     spans = set()
-    for at in chain(repeats, others, joining):
+    kept_starts = {lo for lo, _ in kept}
+    for at in chain(repeats, others, (at for at in joining if at not in kept_starts)):
         k = bisect_right(block_starts, at) - 1
         spans.add(blocks[k] if k >= 0 and at < blocks[k][1] else (at, at + 1))
     pieces: list[str] = []
     holes: list[str] = []
     at = 0
+    # (where a hole ends in text, how far the holed text is behind from there on)
+    shifts: list[tuple[int, int]] = []
     for lo, hi in sorted(spans):
         pieces += (text[at:lo], _HOLE)
         holes.append(text[lo:hi])
         at = hi
+        shifts.append((hi, (shifts[-1][1] if shifts else 0) + hi - lo - 1))
     pieces.append(text[at:])
     holed = "".join(pieces)
-    return _Form(_marked(holed), holed, tuple(holes))
+    # The kept runs outside holes, at their places in the holed text.
+    ends = [hi for hi, _ in shifts]
+    kept_at = []
+    for run_lo, run_hi in kept:
+        k = bisect_right(ends, run_lo) - 1
+        if not any(lo <= run_lo < hi for lo, hi in spans):
+            shift = shifts[k][1] if k >= 0 else 0
+            kept_at.append((run_lo - shift, run_hi - shift))
+    return _Form(_marked(holed, kept_at), holed, tuple(holes))
 
 
-def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[str], list[int]]:
-    """The cut of ``text`` from rjieba's cut of it with its runs marked: each run of marks
-    becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
+def _unmark(
+    freq: dict[str, int], tokens: list[str], text: str, cut: str
+) -> tuple[list[str], list[int]]:
+    """The cut of ``text`` from rjieba's cut of it with its runs marked (``cut``): each run of
+    marks becomes the run, one token, under ``_cut_between_punctuation``'s conditions (the run
     joins no digits, the single characters beside it spell no dictionary word); and the
-    offsets in ``text`` of the runs where one fails (the cut is then of no use)."""
+    offsets in ``text`` of the runs where one fails (the cut is then of no use). A run left
+    unmarked (``_as_it_stands``) is among rjieba's tokens already."""
     out: list[str] = []
     failed: list[int] = []
     at = 0
     for run in _PUNCT_RUN.finditer(text):
         start, end = run.span()
+        if cut[start] != MARK:
+            continue
         mark = tokens.index(MARK, at)
         out.extend(tokens[at:mark])
         value = run.group()
@@ -183,6 +244,7 @@ def _unmark(freq: dict[str, int], tokens: list[str], text: str) -> tuple[list[st
 def _holed_at(form: _Form, offsets: list[int]) -> _Form:
     """``form`` with more holes: the blocks of its holed text holding ``offsets``."""
     pieces: list[str] = []
+    cut: list[str] = []  # the same pieces of form.cut (its kept runs stay unmarked)
     holes = list(form.holes)
     at = 0
     for block in _BLOCK.finditer(form.holed):
@@ -190,10 +252,11 @@ def _holed_at(form: _Form, offsets: list[int]) -> _Form:
         if any(lo <= offset < hi for offset in offsets):
             holes.insert(form.holed.count(_HOLE, 0, lo) + len(pieces) // 2, block.group())
             pieces += (form.holed[at:lo], _HOLE)
+            cut += (form.cut[at:lo], _HOLE)
             at = hi
     pieces.append(form.holed[at:])
-    holed = "".join(pieces)
-    return _Form(_marked(holed), holed, tuple(holes))
+    cut.append(form.cut[at:])
+    return _Form("".join(cut), "".join(pieces), tuple(holes))
 
 
 def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
@@ -204,14 +267,14 @@ def _cut_alone(seg: Segmenter, form: _Form) -> Cut:
     assert fast is not None and base.rjieba is not None  # the batch path runs with rjieba
     while True:
         mine = fast.cut(form.cut)
-        cut, failed = _unmark(seg._dict.jieba.FREQ, mine, form.holed)
+        cut, failed = _unmark(seg._dict.jieba.FREQ, mine, form.holed, form.cut)
         if failed:
             form = _holed_at(form, failed)
             continue
         if not seg.words.isdisjoint(cut):
             theirs = base.rjieba.cut(form.cut)
             if theirs != mine:
-                plain_cut, failed = _unmark(base.jieba.FREQ, theirs, form.holed)
+                plain_cut, failed = _unmark(base.jieba.FREQ, theirs, form.holed, form.cut)
                 if failed:
                     form = _holed_at(form, failed)
                     continue
@@ -309,9 +372,9 @@ def _guard_many(
             continue
         form = forms.get(i)
         if form is not None:
-            text = form.holed[lo:hi]
-            mine = _unmark(freq, mine, text)[0]  # passed for the whole text already
-            theirs, failed = _unmark(plain_freq, theirs, text)
+            text, marked = form.holed[lo:hi], form.cut[lo:hi]
+            mine = _unmark(freq, mine, text, marked)[0]  # passed for the whole text already
+            theirs, failed = _unmark(plain_freq, theirs, text, marked)
             if failed:
                 alone.add(n)
                 out[i] = _cut_alone(seg, _holed_at(form, [lo + at for at in failed]))
@@ -353,17 +416,22 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
     the batch (and one more for the alias guard's plain cut of the blocks it looks at)."""
     dictionary = seg._dict
     fast = dictionary.rjieba
-    batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
+    whole = "".join(norms)
+    if "\x00" in whole or "\x01" in whole or "\x02" in whole:  # rare: look text by text
+        batch = [i for i, text in enumerate(norms) if text and not _CONTROLS.search(text)]
+    else:  # three C scans of the batch, not a regex search per text
+        batch = [i for i, text in enumerate(norms) if text]
     if fast is None or len(batch) < 2:
         return [seg.cut_offsets(text) for text in norms]
     texts = [norms[i] for i in batch]
     forms: dict[int, _Form] = {}
-    for k, troubles in _troubles(texts).items():
+    listed = _troubles(texts, dictionary.digit_words, dictionary.punct_chars)
+    for k, troubles in listed.items():
         form = _form(dictionary, texts[k], troubles)
-        if form is not None:
-            forms[batch[k]] = form
-        else:
+        if form is None:
             batch[k] = -1  # cut on its own
+        elif form.holes or form.cut != form.holed:
+            forms[batch[k]] = form
     batch = [i for i in batch if i >= 0]
     cut_texts = [forms[i].cut if i in forms else norms[i] for i in batch]
     joined = _SEP.join(cut_texts)
@@ -397,7 +465,9 @@ def cut_offsets_many(seg: Segmenter, norms: Sequence[str]) -> list[Cut]:
         piece = tokens[token_bounds[k] : token_bounds[k + 1] - 1]
         owner = not own.isdisjoint(words[bounds[k] : bounds[k + 1]]) or not odd.isdisjoint(piece)
         cut, failed = (
-            (piece, []) if form is None else _unmark(dictionary.jieba.FREQ, piece, form.holed)
+            (piece, [])
+            if form is None
+            else _unmark(dictionary.jieba.FREQ, piece, form.holed, form.cut)
         )
         if failed:
             assert form is not None  # only marked runs fail

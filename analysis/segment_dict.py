@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate, compress, count
 
 import jieba
@@ -33,6 +33,11 @@ _FAST_SAFE = re.compile(f"[{_HAN}a-z0-9]+")
 # Measured: one block in 325,000 still differs, an exact tie of two different routes that
 # floating-point rounding breaks (jieba itself flips on it when any word is added).
 _REPEAT = re.compile(r"(.)\1\1|(..)\2\2|(...)\3\3")
+# Such a repeat whose piece is not all ASCII digits. A digit-only repeat (000, 3999) ties no
+# routes in a text holding no all-digit word of the dictionary (12345): each digit is then a
+# route step of its own or the start of a word leaving the digits (1号店), no two routes cover
+# the digits alike, and both engines hand them to the same [a-zA-Z0-9]+ split.
+_TIE_REPEAT = re.compile(r"([^0-9])\1\1|((?![0-9]{2})..)\2\2|((?![0-9]{3})...)\3\3")
 # The word that carries rjieba's total up to jieba's (see _Dictionary): never in a block.
 _FILLER = "\x03"
 _PUNCT_CHAR = re.compile(r"[+#&._%\-]")
@@ -100,9 +105,17 @@ class _Dictionary:
             if known:
                 self.rjieba.add_word(_FILLER, known, None)
         self._punct_words: tuple[str, ...] | None = None
+        # The all-digit words, with which a digit-only repeat may tie routes (_TIE_REPEAT).
+        self.digit_words = _jieba_digit_words() | frozenset(filter(_all_digits, words))
+
+    def may_tie(self, text: str) -> bool:
+        """Whether ``text`` holds a repeat that may tie two routes (which jieba must cut)."""
+        if any(word in text for word in self.digit_words):
+            return _REPEAT.search(text) is not None
+        return _TIE_REPEAT.search(text) is not None
 
     def cut_block(self, block: str) -> list[str]:
-        if self.rjieba is not None and not _REPEAT.search(block):
+        if self.rjieba is not None and not self.may_tie(block):
             if _FAST_SAFE.fullmatch(block):
                 return self.rjieba.cut(block)
             pieces = self._cut_between_punctuation(self.rjieba, block)
@@ -126,7 +139,7 @@ class _Dictionary:
         pieces = parts[0::2]
         if not all(_FAST_SAFE.fullmatch(piece) for piece in pieces if piece):
             return None
-        if any(word in block for word in self.punct_words()):
+        if self.holds_punct_word(block):
             return None
         freq = self.jieba.FREQ
         out: list[str] = []
@@ -152,6 +165,20 @@ class _Dictionary:
             )
         return self._punct_words
 
+    @cached_property
+    def punct_chars(self) -> str:
+        """The characters of + # & . % - that some of ``punct_words`` hold."""
+        return "".join(sorted(set("+#&.%-").intersection("".join(self.punct_words()))))
+
+    @cached_property
+    def punct_pattern(self) -> re.Pattern[str] | None:
+        """A pattern finding any of ``punct_words`` (one search per text, not one per word)."""
+        words = self.punct_words()
+        return re.compile("|".join(map(re.escape, words))) if words else None
+
+    def holds_punct_word(self, text: str) -> bool:
+        return self.punct_pattern is not None and self.punct_pattern.search(text) is not None
+
 
 @lru_cache(maxsize=1)
 def _plain_jieba() -> jieba.Tokenizer:
@@ -160,6 +187,19 @@ def _plain_jieba() -> jieba.Tokenizer:
     tokenizer = jieba.Tokenizer()
     tokenizer.check_initialized()
     return tokenizer
+
+
+def _all_digits(word: str) -> bool:
+    """A word of two or more ASCII digits (a DAG edge across digits)."""
+    return len(word) > 1 and word.isascii() and word.isdigit()
+
+
+@lru_cache(maxsize=1)
+def _jieba_digit_words() -> frozenset[str]:
+    """The words of jieba's own dictionary made of ASCII digits only (it holds none)."""
+    freq: dict[str, int] = _plain_jieba().FREQ
+    # One regex scan over the words joined, not a call per word (350,000 of them).
+    return frozenset(w for w in re.findall("(?m)^[0-9]{2,}$", "\n".join(freq)) if freq[w])
 
 
 def in_jieba_dictionary(word: str) -> bool:
@@ -197,6 +237,31 @@ def _run_alone(
         return False
     before, after = beside
     return not (_spells_word(before, freq, tail=True) or _spells_word(after, freq, tail=False))
+
+
+# The letters, digits and runs of a stretch around a run (uppercase included: it is a hole).
+_STRETCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")
+# Where rjieba's split of the letters and digits that its HMM step gets (runs of them joined by
+# any . _ or - between two, then an optional %) parts from jieba's ([a-zA-Z0-9]+(?:\.\d+)?%?,
+# the rest between such tokens yielded as it stands): a bridge, unless the stretch is one
+# token of both (_ONE_TOKEN). Without one, both yield the letters and digits (and a % after
+# them) as tokens and each gap between as one token, in the stretch and in any piece of it.
+_BRIDGE = re.compile(r"[a-zA-Z0-9][._\-][a-zA-Z0-9]")
+_ONE_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+%?|%)")
+
+
+def _as_it_stands(text: str, lo: int, hi: int) -> bool:
+    """Whether rjieba cuts the block of the run ``text[lo:hi]`` as jieba does with the run
+    unmarked: its stretch of letters, digits and runs holds no bridge, or is one token of both
+    engines (5.1, 15.4, 100%, 1.5%). No dictionary word holds + # & . % - (c++ and the like
+    are checked for), so both engines' routes step over the run one character at a time, the
+    same single characters around it go to the HMM step together, where the Han among them
+    are cut alike, and the rest split alike."""
+    while lo and text[lo - 1] in _STRETCH:
+        lo -= 1
+    while hi < len(text) and text[hi] in _STRETCH:
+        hi += 1
+    return _ONE_TOKEN.fullmatch(text, lo, hi) is not None or not _BRIDGE.search(text, lo, hi)
 
 
 def joins_digits(run: str, left: str, right: str) -> bool:

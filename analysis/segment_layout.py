@@ -14,8 +14,9 @@ import numpy as np
 from analysis.segment_dict import _piece_singles, _spells_word
 
 _BMP = 0x10000
-# Stands in for each character of a run of + # . & % - (不行...今天) in the batch call, so that
-# rjieba cuts the pieces between runs apart, as ``_cut_between_punctuation`` does.
+# Stands in for each character of a run of + # . & % - in the batch call where the run does
+# not stand as it is (a.b, 1-2: ``_as_it_stands``), so that rjieba cuts the pieces between
+# runs apart, as ``_cut_between_punctuation`` does.
 MARK = "\x01"
 
 
@@ -24,8 +25,8 @@ MARK = "\x01"
 # guard's blocks count them; beyond the BMP every character, which errs on the safe side);
 # jieba's Han, a-z, 0-9 (what ``_piece_singles`` takes and repeats are made of); another word
 # character (a hole: kana, A-Z, _, Han beyond jieba's range); + # & . % -; + # & . _ % -
-# (_PUNCT_RUN's); an ASCII letter or digit.
-ALNUM, BLOCK, SIMPLE, OTHER, RUN, PUNCT, ASCII = 1, 2, 4, 8, 16, 32, 64
+# (_PUNCT_RUN's); an ASCII letter or digit; an ASCII digit.
+ALNUM, BLOCK, SIMPLE, OTHER, RUN, PUNCT, ASCII, DIGIT = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +40,7 @@ def _class_table() -> np.ndarray:
     lower = "abcdefghijklmnopqrstuvwxyz0123456789"
     ascii_alnum = [ord(c) for c in lower + lower[:26].upper()]
     table[ascii_alnum] |= ASCII
+    table[ord("0") : ord("9") + 1] |= DIGIT
     table[[*ascii_alnum, *map(ord, "+#&._%-" + MARK)]] |= BLOCK
     table[0x4E00:0x9FD6] |= SIMPLE
     table[[ord(c) for c in lower]] |= SIMPLE
@@ -82,12 +84,22 @@ class Layout(NamedTuple):
         return [*np.searchsorted(self.starts, self.firsts).tolist(), len(self.starts) + 1]
 
 
+def token_lengths(tokens: list[str]) -> np.ndarray:
+    """Each token's length: one bytes() over them (a fifth faster than np.fromiter), or
+    np.fromiter where a token is 256 characters or longer."""
+    try:
+        short = np.frombuffer(bytes(map(len, tokens)), dtype=np.uint8)
+    except ValueError:
+        return np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    return short.astype(np.int64)
+
+
 def layout(joined: str, tokens: list[str]) -> Layout:
     """The layout of rjieba's cut of ``joined``: every per-token step in C or numpy."""
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     classes = char_classes(codes)
     alnum = (classes & ALNUM).astype(bool)
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    lengths = token_lengths(tokens)
     starts = np.cumsum(lengths) - lengths
     # A token is a word if it holds a letter or digit (rjieba never yields an empty token).
     is_word = np.logical_or.reduceat(alnum, starts)
@@ -195,7 +207,7 @@ def guard_suspects(
     step[np.minimum(his[first] + 1, size)] -= 1
     picked = np.flatnonzero(np.cumsum(step[:size]) > 0)
     plain = plain_cut(codes[picked].tobytes().decode("utf-32-le"))
-    lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+    lengths = token_lengths(plain)
     plain_starts = picked[np.cumsum(lengths) - lengths]
     cuts = np.append(plain_starts, size)
     k = np.searchsorted(cuts, starts, side="right")

@@ -34,6 +34,7 @@ from analysis.segment_layout import (
     guard_suspects,
     layout,
     own_words,
+    token_lengths,
 )
 from tests.analysis.test_segment import OWN_TEXTS, WORDS, _corpus
 
@@ -122,7 +123,7 @@ def test_failing_runs_are_the_runs_unmark_fails(seg: Segmenter) -> None:
     flagged = lay.texts_at(
         lay.starts[failing_runs(tokens, lay.codes[lay.starts], lay.lengths, freq)]
     )
-    failed = {k for k, text in enumerate(texts) if _unmark(freq, fast.cut(cut[k]), text)[1]}
+    failed = {k for k, t in enumerate(texts) if _unmark(freq, fast.cut(cut[k]), t, cut[k])[1]}
     assert flagged == failed
     assert 0 < len(failed) < len(texts)  # both kinds occur
 
@@ -165,3 +166,11 @@ def test_char_classes_are_the_regexes_and_isalnum() -> None:
         assert bool(bits & PUNCT) == bool(_PUNCT_RUN.fullmatch(ch)), hex(ord(ch))
         # A block character of jieba's or rjieba's is never taken for a non-block one.
         assert bits & BLOCK or not (_BLOCK.fullmatch(ch) or _RJIEBA_HAN.fullmatch(ch))
+
+
+def test_token_lengths_past_a_byte(seg: Segmenter) -> None:
+    tokens = ["苏大", "a" * 255, "b" * 256, "", "学"]
+    assert token_lengths(tokens).tolist() == [2, 255, 256, 0, 1]
+    assert token_lengths(tokens[:2]).tolist() == [2, 255]
+    texts = ["x" + "abcdefghij" * 30 + "苏大的学生", "苏大的学生，三食堂", "abc" * 100]
+    assert seg.cut_offsets_many(texts) == [seg.cut_offsets(t) for t in texts]
