@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import chain, count
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -122,3 +123,13 @@ class BatchWords:
 def _within(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """0, 1, ... count - 1 for each count, end to end."""
     return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def tally(values: npt.NDArray[np.integer[Any]]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
+    """Each distinct value, in order, and how often it occurs: np.unique's return_counts by a
+    plain sort (several times faster here; quicker still on int32 than on int64)."""
+    ordered = np.sort(values)
+    new = np.ones(len(ordered) + 1, np.bool_)  # and one past the end: the last run's end
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:-1])
+    first = np.flatnonzero(new)
+    return ordered[first[:-1]], np.diff(first)

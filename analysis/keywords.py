@@ -17,7 +17,7 @@ import jieba
 import numpy as np
 import numpy.typing as npt
 
-from analysis.batch_words import BatchWords
+from analysis.batch_words import BatchWords, tally
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -223,10 +223,10 @@ def keywords_many(
     if top_k <= 0 or not len(posts):
         out = []
         for words in posts.posts if isinstance(posts, BatchWords) else posts:
-            counts = keyword_counts(words)
+            counted = keyword_counts(words)
             if learn:
-                idf.add_document(counts.keys())
-            out.append(keywords_of(counts, idf, top_k))
+                idf.add_document(counted.keys())
+            out.append(keywords_of(counted, idf, top_k))
         return out
     numbered = posts if isinstance(posts, BatchWords) else BatchWords(posts)
     n = len(numbered)
@@ -242,7 +242,10 @@ def keywords_many(
     post = numbered.rows()
     keep = ids >= 0
     size = max(len(vocab), 1)
-    pairs, counts = np.unique(post[keep] * size + ids[keep], return_counts=True)
+    # (post, word) as one number: in 32 bits when the batch fits (a quicker sort).
+    kind = np.int32 if n * size < 1 << 31 else np.int64
+    pairs, counts = tally((post[keep] * size + ids[keep]).astype(kind))
+    pairs = pairs.astype(np.int64)
     row, word = pairs // size, pairs % size  # one (post, word) pair each, by post then word
     docs_before = idf.docs
     prior_docs, priors = idf.priors_at(judged[chosen])
@@ -270,8 +273,7 @@ def keywords_many(
     rough = tf * (np.log(ratio) + 1)
     # The k-th largest value of each post less a margin past the rounding step and numpy's
     # error: nothing below can rise into the top k. Posts of k words or fewer keep them all.
-    key = row * (2.0 * float(np.abs(rough).max(initial=0.0)) + 1.0) - rough  # post, value
-    order = np.argsort(key)
+    order = _by_post(row, rough)
     starts = np.searchsorted(row[order], np.arange(n + 1))
     kth = np.full(n, -np.inf)
     full = np.flatnonzero(np.diff(starts) > top_k)
@@ -279,23 +281,30 @@ def keywords_many(
     chosen = np.flatnonzero(rough >= kth[row])  # by post, as the pairs
     exact = np.fromiter(map(math.log, ratio[chosen].tolist()), np.float64, len(chosen)) + 1
     weights = _round6(tf[chosen] * exact)
-    # Each post's words by weight (largest first), then by word: one sort for the batch, on
-    # the words' ranks. Only the words tied with another of their post's need a rank (their
-    # order among themselves): those alone are sorted as strings.
+    # Each post's words by weight (largest first), then by word: one sort for the batch by
+    # post and weight, then the runs of words tied in weight within a post, alone, by word
+    # (their ranks among the tied words, sorted as strings).
     chosen_words, chosen_rows = word[chosen], row[chosen]
-    by_weight = np.lexsort((-weights, chosen_rows))
-    ordered_rows, ordered_weights = chosen_rows[by_weight], weights[by_weight]
+    ranked = _by_post(chosen_rows, weights)
+    ordered_rows, ordered_weights = chosen_rows[ranked], weights[ranked]
     same = (ordered_rows[1:] == ordered_rows[:-1]) & (ordered_weights[1:] == ordered_weights[:-1])
-    tied = np.zeros(len(chosen), np.bool_)
-    tied[by_weight[1:][same]] = True
-    tied[by_weight[:-1][same]] = True
-    distinct = np.unique(chosen_words[tied])
-    strings = list(map(vocab.__getitem__, distinct.tolist()))
-    rank = np.zeros(len(vocab), np.int64)
-    rank[distinct[sorted(range(len(strings)), key=strings.__getitem__)]] = np.arange(len(strings))
-    ranked = np.lexsort((rank[chosen_words], -weights, chosen_rows))
-    first = np.searchsorted(chosen_rows[ranked], np.arange(n + 1))
-    place = np.arange(len(ranked)) - first[chosen_rows[ranked]]
+    tied = np.zeros(len(ranked), np.bool_)
+    tied[1:] = same
+    tied[:-1] |= same
+    at = np.flatnonzero(tied)
+    if at.size:
+        opens = np.ones(len(ranked), np.bool_)
+        opens[1:] = ~same
+        run = np.cumsum(opens)[at]  # each tied word's run, in order
+        members = ranked[at]
+        distinct, where = np.unique(chosen_words[members], return_inverse=True)
+        strings = list(map(vocab.__getitem__, distinct.tolist()))
+        rank = np.empty(len(strings), np.int64)
+        rank[sorted(range(len(strings)), key=strings.__getitem__)] = np.arange(len(strings))
+        # A post holds a word once: the words of a run have distinct ranks.
+        ranked[at] = members[(run * len(strings) + rank[where]).argsort()]
+    first = np.searchsorted(ordered_rows, np.arange(n + 1))
+    place = np.arange(len(ranked)) - first[ordered_rows]
     top = ranked[place < top_k]
     bounds = np.searchsorted(chosen_rows[top], np.arange(n + 1)).tolist()
     made = _keywords(
@@ -303,6 +312,17 @@ def keywords_many(
         weights[top].tolist(),
     )
     return [made[bounds[k] : bounds[k + 1]] for k in range(n)]
+
+
+def _by_post(rows: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """The order by row, then value, largest first (ties in no set order): one argsort of
+    row·scale − value, several times faster than lexsort. The rows lie further apart than the
+    values spread, and the key's step stays far below 10⁻⁶ (that of values rounded to 6
+    places: those keep their order and their ties), unless the keys are too large."""
+    scale = 2.0 * float(np.abs(values).max(initial=0.0)) + 1.0
+    if float(rows.max(initial=0)) * scale >= 2.0**20:  # the key's step could reach 10⁻¹⁰
+        return np.lexsort((-values, rows))
+    return (rows * scale - values).argsort()
 
 
 def _round6(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

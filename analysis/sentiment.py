@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import rjieba
 
-from analysis.batch_words import BatchWords
+from analysis.batch_words import BatchWords, tally
 from analysis.sentiment_tables import (
     SIZE,
     Codes,
@@ -346,14 +346,8 @@ class SentimentModel:
     def _score(
         self, texts: Sequence[str], tokens: Tokens | None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        # np.unique without its argsort: a plain sort is several times faster on int64.
         occurrences, shift = self._lookup(texts, tokens)
-        pairs = np.sort(occurrences)
-        new = np.ones(len(pairs) + 1, np.bool_)  # and one past the end: the last run's end
-        np.not_equal(pairs[1:], pairs[:-1], out=new[1:-1])
-        first = np.flatnonzero(new)
-        counts = np.diff(first)
-        pairs = pairs[first[:-1]]
+        pairs, counts = tally(occurrences)
         row_of = (pairs >> shift).astype(np.intp)  # once, not in each bincount
         idx = pairs & ((1 << shift) - 1)
         # Most counts are 1: the log of each count up to the largest, read per feature.
