@@ -4,7 +4,7 @@ up once (a batch of 512 posts holds some 36,000 words but only 6,500 distinct on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain, count
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -23,14 +23,15 @@ class BatchWords:
                 raise TypeError(f"words {row} is str, expected a list of words")
         self.posts = posts
         self.lengths: npt.NDArray[np.int64] = np.fromiter(map(len, posts), np.int64, len(posts))
-        flat = list(chain.from_iterable(posts))
-        # One pass in C: each token gets where its word first occurs; those places, in order,
-        # are the distinct words' numbers.
+        total = int(self.lengths.sum())
+        # One pass in C over the tokens (not copied into one list first): each token gets
+        # where its word first occurs; those places, in order, are the distinct words' numbers.
         met: dict[str, int] = {}
-        at_first = np.fromiter(map(met.setdefault, flat, count()), np.int64, len(flat))
-        rank = np.zeros(len(flat), np.int64)
+        tokens = chain.from_iterable(posts)
+        at_first = np.fromiter(map(met.setdefault, tokens, range(total)), np.int64, total)
+        rank = np.empty(total, np.int64)
         rank[np.fromiter(met.values(), np.int64, len(met))] = np.arange(len(met))
-        self.ids: npt.NDArray[np.int64] = rank[at_first]
+        self.ids: npt.NDArray[np.int64] = rank.take(at_first)
         self.words: list[str] = list(met)
         self._places: dict[str, int] | None = met  # each word's first token, for replace
         kinds = set(map(type, self.words))  # each distinct word once
@@ -93,24 +94,28 @@ class BatchWords:
         renumber = np.empty(size + len(extra), np.int64)
         renumber[order] = np.arange(len(order))
         numbers = renumber[flat]  # each distinct word's parts' new numbers, end to end
-        strings = words + list(extra)
-        each = sizes[self.ids]  # how many words each token becomes
-        ids = numbers[np.repeat(ends[self.ids] - each, each) + _within(each)]
-        lengths = np.bincount(self.rows(), weights=each, minlength=len(self)).astype(np.int64)
-        new_words = list(map(strings.__getitem__, order.tolist()))
+        strings = np.asarray(words + list(extra), dtype=object)[order]  # the new words
+        # A token's parts: its word's, from that word's end less its size on, where the new
+        # tokens up to and with it (``after``) less its size begin.
+        each = sizes.take(self.ids)  # how many words each token becomes
+        after = np.cumsum(each)
+        ids = numbers[np.repeat(ends.take(self.ids) - after, each) + np.arange(int(after[-1]))]
+        bounds = np.cumsum(self.lengths)  # each post's tokens end there, old and new
+        reach = np.concatenate(([0], after))
+        lengths = reach[bounds] - reach[bounds - self.lengths]
         # Only the posts holding a replaced word are made anew, from the new numbers.
         replaced = np.zeros(size, np.bool_)
         replaced[hit] = True
         posts = list(self.posts)
-        rows = np.unique(self.rows()[replaced[self.ids]])
         holding = np.zeros(len(self), np.bool_)
-        holding[rows] = True
+        holding[self.rows()[replaced.take(self.ids)]] = True
+        rows = np.flatnonzero(holding)
         held = np.repeat(holding, lengths)  # the new tokens of those posts
-        tokens = np.asarray(new_words, dtype=object)[ids[held]].tolist()
+        tokens = strings[ids[held]].tolist()
         stops = np.cumsum(lengths[rows]).tolist()
         for row, lo, hi in zip(rows.tolist(), [0, *stops], stops, strict=False):
             posts[row] = tokens[lo:hi]
-        return BatchWords._made(posts, lengths, ids, new_words)
+        return BatchWords._made(posts, lengths, ids, strings.tolist())
 
     def __len__(self) -> int:
         return len(self.posts)
