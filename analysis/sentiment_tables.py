@@ -91,7 +91,8 @@ class _Folding:
 
     def see(self, codes: Codes) -> npt.NDArray[np.uint8]:
         """The flags of each code, filling in the codes never seen before."""
-        flags = self.flags[codes]
+        # take, not [codes]: indexing by a uint32 array is much slower (its cast to intp).
+        flags = self.flags.take(codes)
         if not flags.all():
             for code in np.unique(codes[flags == 0]).tolist():
                 nfkc = unicodedata.normalize("NFKC", chr(code))
@@ -110,13 +111,13 @@ class _Folding:
                 else:
                     flag |= _SLOW
                 self.flags[code] = flag
-            flags = self.flags[codes]
+            flags = self.flags.take(codes)
         return flags
 
     def nfkc(self, raw: Codes, longer: Ints) -> tuple[Codes, Ints]:
         """Each character's own NFKC form, put together, and how many characters each of the
         `longer` ones (positions of _LONGER characters, in order) adds."""
-        out = self.first[raw]
+        out = self.first.take(raw)
         if not longer.size:
             return out, longer
         where: list[Ints] = []
@@ -165,7 +166,7 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
         for row in risky:
             if not unicodedata.is_normalized("NFKC", text[starts[row] : bounds[row]]):
                 slow[row] = True
-    folded = _FOLDING.fold[nfkc]
+    folded = _FOLDING.fold.take(nfkc)
     space = folded == 32
     # Runs of white space become one space; a space at the start of a text counts as
     # following one (so it goes), and a text's last space goes after the collapse.
@@ -328,7 +329,7 @@ class Strings:
         """The value of each substring codes[start:start + length], -1 if it is not known."""
         out = np.full(len(starts), -1, np.int64)
         one = np.flatnonzero(lengths == 1)
-        out[one] = self._single[codes[starts[one]]] - 1
+        out[one] = self._single.take(codes[starts[one]]) - 1
         short = np.flatnonzero((lengths == 2) | (lengths == 3))
         if short.size:
             out[short] = self._short.find(_packed(codes, starts[short], lengths[short]))
