@@ -1,21 +1,80 @@
 """A batch's word lists numbered once, so that keywords and sentiment look each distinct word
-up once (a batch of 512 posts holds some 36,000 words but only 6,500 distinct ones)."""
+up once (a batch of 512 posts holds some 36,000 words but only 6,500 distinct ones), in the
+one index of every word met that both keep their tables per word by."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from itertools import chain
+from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 
+class WordIndex:
+    """Every word met (bounded), numbered in order of first meeting: what other modules keep
+    per word (keywords' judgement, the sentiment model's word features) are arrays by these
+    numbers (``WordColumn``), read by numpy for a batch's distinct words looked up once here
+    (``BatchWords.indexed``), whichever of them comes first."""
+
+    LIMIT = 262_144
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.words: list[str] = []  # by number
+        self.generation = 0  # clears so far (when full): the numbers start again
+
+    def rows(self, words: list[str]) -> npt.NDArray[np.int64]:
+        """Each word's number; the words never met get the next ones."""
+        rows = np.fromiter(map(self.index.get, words, repeat(-1)), np.int64, len(words))
+        fresh = np.flatnonzero(rows < 0)
+        if not fresh.size:
+            return rows
+        if self.index and len(self.index) + fresh.size > self.LIMIT:  # (once: then empty)
+            self.index.clear()
+            self.words.clear()
+            self.generation += 1
+            return self.rows(words)
+        new = list(map(words.__getitem__, fresh.tolist()))
+        start = len(self.words)
+        self.index.update(zip(new, range(start, start + len(new)), strict=True))
+        self.words += new
+        rows[fresh] = np.arange(start, start + len(new))
+        return rows
+
+
+WORDS = WordIndex()
+
+
+class WordColumn:
+    """A value for each word of ``WORDS``, by its number; ``compute`` gives the values of the
+    words met since it last ran (all of them again once the index was cleared)."""
+
+    def __init__(self, compute: Callable[[list[str]], npt.ArrayLike], dtype: npt.DTypeLike) -> None:
+        self._compute = compute
+        self.values: npt.NDArray[Any] = np.zeros(0, dtype)
+        self._filled = 0
+        self._generation = WORDS.generation
+
+    def at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """The values of the words numbered ``rows`` (numbers of the index as it is now)."""
+        if self._generation != WORDS.generation:
+            self._generation, self._filled = WORDS.generation, 0
+        end = len(WORDS.words)
+        if end > self._filled:
+            if end > len(self.values):
+                self.values = np.resize(self.values, max(end, 2 * len(self.values), 4096))
+            self.values[self._filled : end] = self._compute(WORDS.words[self._filled : end])
+            self._filled = end
+        return self.values[rows]
+
+
 class BatchWords:
     """``posts`` (one word list per post) with each word's number: its index in ``words``, the
     batch's distinct words in order of first appearance (the order the IDF meets them)."""
 
-    __slots__ = ("_places", "ids", "lengths", "posts", "words")
+    __slots__ = ("_indexed", "_places", "ids", "lengths", "posts", "words")
 
     def __init__(self, posts: Sequence[Sequence[str]]) -> None:
         for row, post in enumerate(posts):
@@ -34,6 +93,7 @@ class BatchWords:
         self.ids: npt.NDArray[np.int64] = rank.take(at_first)
         self.words: list[str] = list(met)
         self._places: dict[str, int] | None = met  # each word's first token, for replace
+        self._indexed: tuple[int, npt.NDArray[np.int64]] | None = None
         kinds = set(map(type, self.words))  # each distinct word once
         if not kinds <= {str}:
             wrong = min(kind.__name__ for kind in kinds - {str})
@@ -50,7 +110,15 @@ class BatchWords:
         made = cls.__new__(cls)
         made.posts, made.lengths, made.ids, made.words = posts, lengths, ids, words
         made._places = None
+        made._indexed = None
         return made
+
+    def indexed(self) -> npt.NDArray[np.int64]:
+        """Each distinct word's number in ``WORDS``, looked up once for the batch."""
+        if self._indexed is None or self._indexed[0] != WORDS.generation:
+            rows = WORDS.rows(self.words)
+            self._indexed = (WORDS.generation, rows)
+        return self._indexed[1]
 
     def replace(self, parts: Mapping[str, Sequence[str]]) -> BatchWords:
         """The posts with each word of ``parts`` replaced by its parts, numbered as

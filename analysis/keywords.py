@@ -17,7 +17,7 @@ import jieba
 import numpy as np
 import numpy.typing as npt
 
-from analysis.batch_words import BatchWords, tally
+from analysis.batch_words import WORDS, BatchWords, WordColumn, tally
 
 # Function words and chatter that carry no topic. Short on purpose: single characters are
 # already dropped, and the learned IDF pushes down whatever else is everywhere.
@@ -102,15 +102,15 @@ class IdfModel:
 
     def priors(self, words: list[str]) -> tuple[int, list[float]]:
         """The prior's document count and each word's prior document frequency."""
-        prior_docs, priors = self.priors_at(_JUDGED.rows(words))
+        prior_docs, priors = self.priors_at(WORDS.rows(words))
         return prior_docs, priors.tolist()
 
     def priors_at(self, rows: npt.NDArray[np.int64]) -> tuple[int, npt.NDArray[np.float64]]:
-        """``priors`` of words by their rows in ``_JUDGED`` (which holds e^-idf of each word
+        """``priors`` of words by their numbers in ``WORDS`` (``_EXP`` holds e^-idf of each word
         met: every model shares it, so a restored model starts warm)."""
         if not (self.use_jieba_prior and self.prior_docs):
             return 0, np.zeros(len(rows), np.float64)
-        return self.prior_docs, self.prior_docs * _JUDGED.exp[rows]
+        return self.prior_docs, self.prior_docs * _EXP.at(rows)
 
     def prune(self, max_terms: int) -> None:
         """Keep memory bounded: drop the rarest words beyond ``max_terms``."""
@@ -157,52 +157,29 @@ _SET_WORD = Keyword.__dict__["word"].__set__  # a slot's member descriptor
 _SET_WEIGHT = Keyword.__dict__["weight"].__set__
 
 
-class _Judged:
-    """Every word met (bounded): whether it is a keyword candidate, and e^-idf by jieba's
-    table (median for an unknown word), so that a batch's distinct words (or a post's) are
-    judged and given their priors by one dict lookup each and numpy."""
-
-    LIMIT = 262_144
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.candidate = np.zeros(0, np.bool_)
-        self.exp = np.zeros(0, np.float64)  # e^-idf, as IdfModel.priors computes it
-
-    def rows(self, words: list[str]) -> npt.NDArray[np.int64]:
-        """Each word's row (distinct words); the words never met are judged here."""
-        rows = np.fromiter(map(self.index.get, words, repeat(-1)), np.int64, len(words))
-        fresh = np.flatnonzero(rows < 0)
-        if not fresh.size:
-            return rows
-        if len(self.index) + fresh.size > self.LIMIT:
-            self.index.clear()
-            return self.rows(words)
-        new = list(map(words.__getitem__, fresh.tolist()))
-        start, end = len(self.index), len(self.index) + len(new)
-        if end > len(self.candidate):
-            size = max(end, 2 * len(self.candidate), 4096)
-            self.candidate = np.resize(self.candidate, size)
-            self.exp = np.resize(self.exp, size)
-        self.index.update(zip(new, range(start, end), strict=True))
-        self.candidate[start:end] = list(map(is_keyword_candidate, new))
-        table, median = jieba_idf()
-        self.exp[start:end] = list(map(math.exp, map(neg, map(table.get, new, repeat(median)))))
-        rows[fresh] = np.arange(start, end)
-        return rows
+def _judged(words: list[str]) -> list[bool]:
+    return list(map(is_keyword_candidate, words))
 
 
-_JUDGED = _Judged()
+def _exp_idf(words: list[str]) -> list[float]:
+    table, median = jieba_idf()
+    return list(map(math.exp, map(neg, map(table.get, words, repeat(median)))))
+
+
+# Every word met (bounded, in WORDS): whether it is a keyword candidate, and e^-idf by jieba's
+# table (median for an unknown word), so that a batch's distinct words (or a post's) are
+# judged and given their priors by one dict lookup each (shared with the sentiment model's
+# word features) and numpy.
+_CANDIDATE = WordColumn(_judged, np.bool_)
+_EXP = WordColumn(_exp_idf, np.float64)  # e^-idf, as IdfModel.priors computes it
 
 
 def keyword_counts(tokens: Iterable[str]) -> Counter[str]:
     """How often each keyword candidate occurs in a post's tokens (in order of appearance)."""
     counts = Counter(tokens)
     words = list(counts)
-    # Each distinct word is judged once, in the table the batch path reads too (rows first:
-    # judging new words may grow the table).
-    rows = _JUDGED.rows(words)
-    candidate = _JUDGED.candidate[rows].tolist()
+    # Each distinct word is judged once, in the table the batch path reads too.
+    candidate = _CANDIDATE.at(WORDS.rows(words)).tolist()
     for word in compress(words, map(not_, candidate)):
         del counts[word]
     return counts
@@ -232,8 +209,8 @@ def keywords_many(
     n = len(numbered)
     # The batch's distinct words are judged once; the candidates, in order of first
     # appearance (as the IDF meets them), get their own numbers.
-    judged = _JUDGED.rows(numbered.words)
-    candidate = _JUDGED.candidate[judged]
+    judged = numbered.indexed()
+    candidate = _CANDIDATE.at(judged)
     chosen = np.flatnonzero(candidate)
     # The candidates as an object array too: the words of the top k are read from it.
     strings = np.asarray(numbered.words, dtype=object)[chosen]

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import rjieba
 
-from analysis.batch_words import BatchWords, tally
+from analysis.batch_words import BatchWords, WordColumn, tally
 from analysis.sentiment_tables import (
     SIZE,
     Codes,
@@ -164,6 +164,9 @@ class SentimentModel:
         self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
         words = np.flatnonzero(kind == ord("w")).tolist()
         self._word_table = Strings([names[i][1:] for i in words], ids[words])
+        # Each word met (batch_words.WORDS, which keywords reads too): its feature id, looked
+        # up once (a batch's words are mostly met before).
+        self._word_ids = WordColumn(self._word_features, np.int64)
         marks = np.flatnonzero(kind == ord("e")).tolist()
         self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
@@ -227,8 +230,7 @@ class SentimentModel:
         """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
         the normalised texts (`normal`, text i ending at bounds[i])."""
         if isinstance(tokens, BatchWords):  # numbered: each distinct word looked up once
-            words = tokens.words
-            return tokens.rows(), self._find_words("\0".join(words), words, len(words))[tokens.ids]
+            return tokens.rows(), self._word_ids.at(tokens.indexed())[tokens.ids]
         if tokens is None:
             text = decode(normal)
             cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
@@ -251,6 +253,9 @@ class SentimentModel:
                         raise TypeError(f"tokens {row} holds {kind}, expected str") from None
             raise
         return rows, self._find_words(joined, chain.from_iterable(tokens), total)
+
+    def _word_features(self, words: list[str]) -> Ints:
+        return self._find_words("\0".join(words), words, len(words))
 
     def _find_words(self, joined: str, words: Iterable[str], total: int) -> Ints:
         """The feature id (or -1) of each of `total` words, joined by "\\0", all looked up at
