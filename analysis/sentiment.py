@@ -300,7 +300,7 @@ class SentimentModel:
         found.append(_known(row_key[rows], ids))
         at_key = np.repeat(row_key, lengths)  # each character's row << shift
         index = self._char_index.take(codes)  # take: quicker by uint32 codes
-        found.append(_known(at_key, self._char_ids[index]))
+        found.append(_known(at_key, self._char_ids.take(index)))
         if len(codes) >= 2:
             # A 2-gram is real if both characters are in some feature and it does not run from
             # a text's last character into the next text; a 3-gram if both its 2-grams are
@@ -308,8 +308,9 @@ class SentimentModel:
             real = (index[:-1] > 0) & (index[1:] > 0)
             real[bounds[(lengths > 0) & (bounds < len(codes))] - 1] = False
             at = np.flatnonzero(real)
-            key = index[at] * self._radix + index[at + 1]
-            pairs = self._grams.find(key)
+            # Each place's 2-gram key, computed for all (most are real): no gathers.
+            pair = index[:-1] * self._radix + index[1:]
+            pairs = self._grams.find(pair.take(at))
             hit = pairs >= 0
             found_at = at[hit]
             found.append(at_key[found_at] | pairs[hit].astype(at_key.dtype))
@@ -318,7 +319,7 @@ class SentimentModel:
                     real[:] = False
                     real[found_at] = True
                 at = np.flatnonzero(real[:-1] & real[1:])
-                key = (index[at] * self._radix + index[at + 1]) * self._radix + index[at + 2]
+                key = pair.take(at) * self._radix + index.take(at + 2)
                 triples = self._grams.find(key + self._radix**2)
                 found.append(_known(at_key[at], triples))
         return np.concatenate(found), shift
