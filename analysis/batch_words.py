@@ -57,6 +57,10 @@ class WordColumn:
         self._filled = 0
         self._generation = WORDS.generation
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The values go by this process's numbers: a copy (pickled to another) starts empty.
+        return {**self.__dict__, "values": self.values[:0], "_filled": 0}
+
     def at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         """The values of the words numbered ``rows`` (numbers of the index as it is now)."""
         if self._generation != WORDS.generation:

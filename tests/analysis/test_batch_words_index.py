@@ -4,9 +4,12 @@ once, also when the index fills up and starts again."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
+from analysis import batch_words
 from analysis.batch_words import WORDS, BatchWords, WordColumn, WordIndex
 from analysis.keywords import IdfModel, keyword_counts, keywords_many, keywords_of
 from analysis.segment import Segmenter
@@ -80,3 +83,19 @@ def test_keywords_and_sentiment_across_index_clears(
         assert keywords_many(numbered, many, 5) == expected
     assert WORDS.generation > generation + 2
     assert list(many.df.items()) == list(one.df.items())
+
+
+def test_a_model_copied_to_another_process_looks_its_words_up_again(
+    posts: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = SentimentModel.load()
+    texts = ["".join(post) for post in posts[:40]]
+    model.scores(texts, BatchWords(posts[:40]))  # its word features kept by this index
+    copy = pickle.loads(pickle.dumps(model))
+    # Another process: its own index, numbered from 0 in the same generation.
+    other = WordIndex()
+    other.generation = WORDS.generation
+    monkeypatch.setattr(batch_words, "WORDS", other)
+    other.rows([f"别的{k}" for k in range(50)] + posts[40])  # other words took the numbers
+    expected = model.scores(texts, posts[:40])
+    assert np.array_equal(copy.scores(texts, BatchWords(posts[:40])), expected, equal_nan=True)
