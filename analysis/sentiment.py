@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import rjieba
 
-from analysis.batch_words import BatchWords
+from analysis.batch_words import BatchWords, WordColumn, tally
 from analysis.sentiment_tables import (
     SIZE,
     Codes,
@@ -164,6 +164,9 @@ class SentimentModel:
         self._prune = bool(np.isin(left, pair).all() and np.isin(right, pair).all())
         words = np.flatnonzero(kind == ord("w")).tolist()
         self._word_table = Strings([names[i][1:] for i in words], ids[words])
+        # Each word met (batch_words.WORDS, which keywords reads too): its feature id, looked
+        # up once (a batch's words are mostly met before).
+        self._word_ids = WordColumn(self._word_features, np.int64)
         marks = np.flatnonzero(kind == ord("e")).tolist()
         self._emoticon_table = Strings([names[i][1:] for i in marks], ids[marks])
         self._idf = idf
@@ -227,8 +230,7 @@ class SentimentModel:
         """(row, feature id or -1) of every word: from `tokens` if given, else rjieba's cut of
         the normalised texts (`normal`, text i ending at bounds[i])."""
         if isinstance(tokens, BatchWords):  # numbered: each distinct word looked up once
-            words = tokens.words
-            return tokens.rows(), self._find_words("\0".join(words), words, len(words))[tokens.ids]
+            return tokens.rows(), self._word_ids.at(tokens.indexed())[tokens.ids]
         if tokens is None:
             text = decode(normal)
             cuts = zip([0, *bounds.tolist()], bounds.tolist(), strict=False)  # n pairs
@@ -251,6 +253,9 @@ class SentimentModel:
                         raise TypeError(f"tokens {row} holds {kind}, expected str") from None
             raise
         return rows, self._find_words(joined, chain.from_iterable(tokens), total)
+
+    def _word_features(self, words: list[str]) -> Ints:
+        return self._find_words("\0".join(words), words, len(words))
 
     def _find_words(self, joined: str, words: Iterable[str], total: int) -> Ints:
         """The feature id (or -1) of each of `total` words, joined by "\\0", all looked up at
@@ -294,8 +299,8 @@ class SentimentModel:
         rows, ids = self._emoticons(codes, bounds)
         found.append(_known(row_key[rows], ids))
         at_key = np.repeat(row_key, lengths)  # each character's row << shift
-        index = self._char_index[codes]
-        found.append(_known(at_key, self._char_ids[index]))
+        index = self._char_index.take(codes)  # take: quicker by uint32 codes
+        found.append(_known(at_key, self._char_ids.take(index)))
         if len(codes) >= 2:
             # A 2-gram is real if both characters are in some feature and it does not run from
             # a text's last character into the next text; a 3-gram if both its 2-grams are
@@ -303,8 +308,9 @@ class SentimentModel:
             real = (index[:-1] > 0) & (index[1:] > 0)
             real[bounds[(lengths > 0) & (bounds < len(codes))] - 1] = False
             at = np.flatnonzero(real)
-            key = index[at] * self._radix + index[at + 1]
-            pairs = self._grams.find(key)
+            # Each place's 2-gram key, computed for all (most are real): no gathers.
+            pair = index[:-1] * self._radix + index[1:]
+            pairs = self._grams.find(pair.take(at))
             hit = pairs >= 0
             found_at = at[hit]
             found.append(at_key[found_at] | pairs[hit].astype(at_key.dtype))
@@ -313,7 +319,7 @@ class SentimentModel:
                     real[:] = False
                     real[found_at] = True
                 at = np.flatnonzero(real[:-1] & real[1:])
-                key = (index[at] * self._radix + index[at + 1]) * self._radix + index[at + 2]
+                key = pair.take(at) * self._radix + index.take(at + 2)
                 triples = self._grams.find(key + self._radix**2)
                 found.append(_known(at_key[at], triples))
         return np.concatenate(found), shift
@@ -346,14 +352,8 @@ class SentimentModel:
     def _score(
         self, texts: Sequence[str], tokens: Tokens | None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        # np.unique without its argsort: a plain sort is several times faster on int64.
         occurrences, shift = self._lookup(texts, tokens)
-        pairs = np.sort(occurrences)
-        new = np.ones(len(pairs) + 1, np.bool_)  # and one past the end: the last run's end
-        np.not_equal(pairs[1:], pairs[:-1], out=new[1:-1])
-        first = np.flatnonzero(new)
-        counts = np.diff(first)
-        pairs = pairs[first[:-1]]
+        pairs, counts = tally(occurrences)
         row_of = (pairs >> shift).astype(np.intp)  # once, not in each bincount
         idx = pairs & ((1 << shift) - 1)
         # Most counts are 1: the log of each count up to the largest, read per feature.

@@ -91,7 +91,8 @@ class _Folding:
 
     def see(self, codes: Codes) -> npt.NDArray[np.uint8]:
         """The flags of each code, filling in the codes never seen before."""
-        flags = self.flags[codes]
+        # take, not [codes]: indexing by a uint32 array is much slower (its cast to intp).
+        flags = self.flags.take(codes)
         if not flags.all():
             for code in np.unique(codes[flags == 0]).tolist():
                 nfkc = unicodedata.normalize("NFKC", chr(code))
@@ -110,24 +111,26 @@ class _Folding:
                 else:
                     flag |= _SLOW
                 self.flags[code] = flag
-            flags = self.flags[codes]
+            flags = self.flags.take(codes)
         return flags
 
-    def nfkc(self, raw: Codes, flags: npt.NDArray[np.uint8], row_at: Ints) -> tuple[Codes, Ints]:
-        """Each character's own NFKC form, put together, and the text each character is in."""
-        out = self.first[raw]
-        longer = np.flatnonzero(flags & _LONGER)
+    def nfkc(self, raw: Codes, longer: Ints) -> tuple[Codes, Ints]:
+        """Each character's own NFKC form, put together, and how many characters each of the
+        `longer` ones (positions of _LONGER characters, in order) adds."""
+        out = self.first.take(raw)
         if not longer.size:
-            return out, row_at
+            return out, longer
         where: list[Ints] = []
         tails: list[Codes] = []
-        for code in np.unique(raw[longer]).tolist():
-            at = longer[raw[longer] == code]
+        codes = raw[longer]
+        added = np.empty(len(longer), np.int64)
+        for code in np.unique(codes).tolist():
+            at = np.flatnonzero(codes == code)
             tail = self.longer[code]
-            where.append(np.repeat(at + 1, len(tail)))
+            added[at] = len(tail)
+            where.append(np.repeat(longer[at] + 1, len(tail)))
             tails.append(np.tile(tail, len(at)))
-        at = np.concatenate(where)
-        return np.insert(out, at, np.concatenate(tails)), np.insert(row_at, at, row_at[at - 1])
+        return np.insert(out, np.concatenate(where), np.concatenate(tails)), added
 
 
 _FOLDING = _Folding()
@@ -143,29 +146,38 @@ def normalize_batch(texts: Sequence[str], joined: str, lengths: Ints) -> tuple[C
     """
     raw = encode(joined)
     n = len(lengths)
-    row_at = np.repeat(np.arange(n, dtype=np.int64), lengths)
     flags = _FOLDING.see(raw)
+    # Most characters ask for nothing more than their tables (_SEEN alone): the few others
+    # are found in one pass, with their texts.
+    special = np.flatnonzero(flags != _SEEN)
+    kinds = flags[special]
+    row_of = np.searchsorted(np.cumsum(lengths), special, side="right")
     slow = np.zeros(n, np.bool_)
-    slow[row_at[(flags & _SLOW) != 0]] = True
-    risky = np.unique(row_at[(flags & _RISKY) != 0]).tolist()
-    nfkc, row_at = _FOLDING.nfkc(raw, flags, row_at)
+    slow[row_of[(kinds & _SLOW) != 0]] = True
+    risky = np.unique(row_of[(kinds & _RISKY) != 0]).tolist()
+    grows = (kinds & _LONGER) != 0
+    nfkc, added = _FOLDING.nfkc(raw, special[grows])
+    if added.size:
+        lengths = lengths + np.bincount(row_of[grows], added, n).astype(np.int64)
+    bounds = np.cumsum(lengths)  # where each text's NFKC form ends
+    starts = bounds - lengths
     if risky:  # a text with marks that may compose or reorder: is it normalised as it is?
         text = decode(nfkc)
-        bounds = np.cumsum(np.bincount(row_at, minlength=n))
         for row in risky:
-            start = int(bounds[row - 1]) if row else 0
-            if not unicodedata.is_normalized("NFKC", text[start : bounds[row]]):
+            if not unicodedata.is_normalized("NFKC", text[starts[row] : bounds[row]]):
                 slow[row] = True
-    folded = _FOLDING.fold[nfkc]
+    folded = _FOLDING.fold.take(nfkc)
     space = folded == 32
     # Runs of white space become one space; a space at the start of a text counts as
     # following one (so it goes), and a text's last space goes after the collapse.
     after_space = np.ones(len(nfkc), np.bool_)
     after_space[1:] = space[:-1]
-    after_space[1:] |= row_at[1:] != row_at[:-1]
+    after_space[starts[starts < len(nfkc)]] = True
     keep = ~(space & after_space)
     codes = folded[keep]
-    out_lengths = np.bincount(row_at[keep], minlength=n).astype(np.int64)
+    kept = np.zeros(len(keep) + 1, np.int64)  # the characters kept before each place
+    np.cumsum(keep, out=kept[1:])
+    out_lengths = kept[bounds] - kept[starts]
     ends = np.cumsum(out_lengths) - 1
     trailing = (out_lengths > 0) & (codes[ends] == 32) if len(codes) else out_lengths < 0
     if trailing.any():
@@ -317,7 +329,7 @@ class Strings:
         """The value of each substring codes[start:start + length], -1 if it is not known."""
         out = np.full(len(starts), -1, np.int64)
         one = np.flatnonzero(lengths == 1)
-        out[one] = self._single[codes[starts[one]]] - 1
+        out[one] = self._single.take(codes[starts[one]]) - 1
         short = np.flatnonzero((lengths == 2) | (lengths == 3))
         if short.size:
             out[short] = self._short.find(_packed(codes, starts[short], lengths[short]))
