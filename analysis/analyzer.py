@@ -279,27 +279,21 @@ class Analyzer:
         """Each post's cluster as the analysis reports it, and its reach for severity (the
         cluster's size, sites and posts per hour; 1, 1, 0 unfolded), in order."""
         folder = self.folder
+        clusters: list[ClusterInfo | None] = [None] * len(items)
+        reach: list[tuple[int, int, float]] = [(1, 1, 0.0)] * len(items)
         if folder is None:
-            return [None] * len(items), [(1, 1, 0.0)] * len(items)
-        clusters: list[ClusterInfo | None] = []
-        reach: list[tuple[int, int, float]] = []
-        for item, one in zip(items, signed, strict=True):
-            if item.id is None:
-                clusters.append(None)
-                reach.append((1, 1, 0.0))
-                continue
-            # The post was signed with the batch (sign_many): its text is not read again.
-            assignment = folder.add(
-                item.id, "", item.site or "?", item.time or datetime.now(UTC), one
-            )
-            info = folder.cluster(assignment.cluster_id)
-            sites = len(info.sites) if info else 1
-            clusters.append(
-                ClusterInfo(assignment.cluster_id, assignment.size, sites, assignment.is_new)
-            )
-            if info is None:
-                reach.append((1, 1, 0.0))
-            else:
-                now = item.time or datetime.now(UTC)
-                reach.append((info.size, max(1, sites), info.posts_per_hour(now)))
+            return clusters, reach
+        folded = [n for n, item in enumerate(items) if item.id is not None]
+        posts = [(items[n].id or "", items[n].site or "?", items[n].time or _now()) for n in folded]
+        # The posts were signed with the batch (sign_many): their texts are not read again.
+        ones = list(map(signed.__getitem__, folded))
+        for n, (cluster_id, size, sites, is_new, per_hour) in zip(
+            folded, folder.add_many(posts, ones), strict=True
+        ):
+            clusters[n] = ClusterInfo(cluster_id, size, sites, is_new)
+            reach[n] = (size, max(1, sites), per_hour)
         return clusters, reach
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
