@@ -126,6 +126,7 @@ class Router:
         self.default_unit = default_unit
         self.segmenter = segmenter
         self._default: tuple[UnitSpec, Route] | None = None
+        self._routes: dict[tuple[str, tuple[tuple[Basis, str], ...]], tuple[UnitSpec, Route]] = {}
         # first token → [(all tokens, unit id, basis, the word as written)]
         self._index: dict[str, list[tuple[tuple[str, ...], str, Basis, str]]] = {}
         for unit in self.units.values():
@@ -151,11 +152,7 @@ class Router:
                 for words, unit_id, basis, word in index[tokens[i]]:
                     if tuple(tokens[i : i + len(words)]) == words:
                         found.setdefault(unit_id, {})[(basis, word)] = None
-        routes = []
-        for unit_id, evidence in found.items():
-            reasons = _strongest_first(evidence)
-            score = sum(WEIGHTS[r.basis] for r in reasons)
-            routes.append(self._route(unit_id, score, reasons))
+        routes = [self._unit_route(unit_id, tuple(evidence)) for unit_id, evidence in found.items()]
         if len(routes) > 1:
             order = list(self.units)
             routes.sort(key=lambda r: (-r.score, order.index(r.unit_id)))
@@ -164,6 +161,20 @@ class Router:
         if self.default_unit is None:
             return []
         return [self._default_route(self.default_unit)]
+
+    def _unit_route(self, unit_id: str, evidence: tuple[tuple[Basis, str], ...]) -> Route:
+        """The unit's route on this evidence (in the order found): frozen, so one object
+        serves every post with the same evidence. The table fills with the directory's words
+        and their pairs, not with posts; a route is made again if the unit was replaced."""
+        unit = self.units[unit_id]
+        made = self._routes.get((unit_id, evidence))
+        if made is None or made[0] is not unit:
+            reasons = _strongest_first(evidence)
+            score = sum(WEIGHTS[r.basis] for r in reasons)
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+            made = self._routes[(unit_id, evidence)] = (unit, self._route(unit_id, score, reasons))
+        return made[1]
 
     def _default_route(self, unit_id: str) -> Route:
         """The default unit's route (frozen, so one object serves every post without a match;
@@ -185,7 +196,7 @@ class Router:
         return Route(unit.id, unit.name, unit.liaison, unit.contact, score, reasons)
 
 
-def _strongest_first(evidence: dict[tuple[Basis, str], None]) -> tuple[Reason, ...]:
+def _strongest_first(evidence: tuple[tuple[Basis, str], ...]) -> tuple[Reason, ...]:
     if len(evidence) == 1:  # most units of a post: one word
         ((basis, word),) = evidence
         return (Reason(basis, word),)

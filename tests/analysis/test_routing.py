@@ -107,3 +107,18 @@ def test_a_word_listed_twice_counts_once_as_the_stronger() -> None:
     (route,) = router.route_text("饭菜难吃，三食堂")
     assert route.reason == "地点: 三食堂; 事项: 饭菜"
     assert route.score == 3 + 1
+
+
+def test_a_units_route_is_made_once_per_evidence_and_again_when_the_unit_changes() -> None:
+    words = [w for u in UNITS for w in (u.name, *u.aliases, *u.keywords, *u.places, *u.people)]
+    router = Router(UNITS, Segmenter(words), default_unit="publicity")
+    first = router.route_text("三食堂的饭菜里有虫子")
+    again = router.route_text("今天三食堂的饭菜又涨价了")
+    assert first == again and first[0] is again[0]  # frozen: one object serves both posts
+    assert router.route_text("三食堂停电")[0].reason == "地点: 三食堂; 事项: 停电"
+    logistics = router.units["logistics"]
+    router.units["logistics"] = UnitSpec(
+        "logistics", logistics.name, places=logistics.places, liaison="钱新"
+    )
+    changed = router.route_text("三食堂的饭菜里有虫子")
+    assert changed[0].liaison == "钱新" and first[0].liaison == "赵磊"
