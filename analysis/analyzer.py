@@ -4,12 +4,13 @@ cluster and severity, each part's "why" kept. Composes the parts; holds no I/O."
 from __future__ import annotations
 
 import gc
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import accumulate, chain
-from typing import NamedTuple
+from itertools import accumulate, chain, repeat
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -31,7 +32,11 @@ from analysis.severity import (
 )
 from analysis.watch import Cut, FieldName, RuleMatch, RuleSet
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _NO_CUT: tuple[list[str], list[int]] = ([], [])
+_Frozen = TypeVar("_Frozen", bound="DataclassInstance")
 
 
 class _Cut(NamedTuple):
@@ -117,7 +122,7 @@ class Item:
     site_kind: str = ""  # "news" for a news site: pickup by the media
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClusterInfo:
     id: str
     size: int
@@ -125,7 +130,7 @@ class ClusterInfo:
     is_new: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Analysis:
     tokens: list[str]
     keywords: list[Keyword]
@@ -269,8 +274,8 @@ class Analyzer:
                     item.site_kind in news_kinds,  # the post's site is its cluster's here
                 )
             )
-        return list(
-            map(Analysis, words, keywords, moods, categories, units, matched, severities, clusters)
+        return _made(
+            Analysis, words, keywords, moods, categories, units, matched, severities, clusters
         )
 
     def _fold(
@@ -284,16 +289,30 @@ class Analyzer:
         if folder is None:
             return clusters, reach
         folded = [n for n, item in enumerate(items) if item.id is not None]
+        if not folded:
+            return clusters, reach
         posts = [(items[n].id or "", items[n].site or "?", items[n].time or _now()) for n in folded]
         # The posts were signed with the batch (sign_many): their texts are not read again.
         ones = list(map(signed.__getitem__, folded))
-        for n, (cluster_id, size, sites, is_new, per_hour) in zip(
-            folded, folder.add_many(posts, ones), strict=True
+        ids, sizes, sites, new, per_hour = zip(*folder.add_many(posts, ones), strict=True)
+        for n, info, size, held, velocity in zip(
+            folded, _made(ClusterInfo, ids, sizes, sites, new), sizes, sites, per_hour, strict=True
         ):
-            clusters[n] = ClusterInfo(cluster_id, size, sites, is_new)
-            reach[n] = (size, max(1, sites), per_hour)
+            clusters[n] = info
+            reach[n] = (size, max(1, held), velocity)
         return clusters, reach
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _made(cls: type[_Frozen], *columns: Sequence[object]) -> list[_Frozen]:
+    """``cls(*row)`` for each row of ``columns`` (one per field, in order), for a frozen slots
+    dataclass without checks: each field set by its slot's setter in one C-level pass. A
+    frozen dataclass's __init__ sets each field through object.__setattr__ (2 µs an
+    Analysis, 4 ms a bench run)."""
+    made = list(map(object.__new__, repeat(cls, len(columns[0]))))
+    for spec, column in zip(fields(cls), columns, strict=True):
+        deque(map(getattr(cls, spec.name).__set__, made, column), 0)
+    return made
