@@ -222,7 +222,8 @@ class Analyzer:
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
         # Keywords and sentiment read the plain words, each distinct one looked up once.
-        numbered = BatchWords(cut_words).replace(plan.plain)
+        cut_numbered = BatchWords(cut_words)  # routing reads the cut's own words
+        numbered = cut_numbered.replace(plan.plain)
         words = numbered.posts
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], numbered)
@@ -252,7 +253,7 @@ class Analyzer:
             matched = plan.rules.match_many(fields, norms)
         categories = list(map(self.categorizer.classify_hits, cues))
         router = plan.router
-        units = list(map(router.route, cut_words)) if router is not None else [[] for _ in items]
+        units = router.route_many(cut_numbered) if router is not None else [[] for _ in items]
         clusters, reach = self._fold(items, signed)
         policy, news_kinds = self.policy, self.policy.news_kinds
         severities = []
