@@ -222,7 +222,7 @@ class Analyzer:
         cuts = _cut_many(plan.segmenter, items)
         cut_words = [cut.title_cut[0] + cut.body_cut[0] for cut in cuts]
         # Keywords and sentiment read the plain words, each distinct one looked up once.
-        cut_numbered = BatchWords(cut_words)  # routing reads the cut's own words
+        cut_numbered = BatchWords(cut_words)  # the watch rules and routing read the cut's own
         numbered = cut_numbered.replace(plan.plain)
         words = numbered.posts
         # The model reuses the cut for its word features (it would cut each text again).
@@ -249,8 +249,8 @@ class Analyzer:
             fields: list[dict[FieldName, Cut]] = [
                 {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
             ]
-            # The cue matchers' texts hold every word of each post's cut: the scan reads them.
-            matched = plan.rules.match_many(fields, norms)
+            # The scan reads each distinct word of the batch's cut once.
+            matched = plan.rules.match_many(fields, words=cut_numbered)
         categories = list(map(self.categorizer.classify_hits, cues))
         router = plan.router
         units = router.route_many(cut_numbered) if router is not None else [[] for _ in items]
