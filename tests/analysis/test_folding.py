@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from analysis.folding import Folder, FoldingConfig, strip_boilerplate
@@ -295,3 +296,16 @@ def test_add_many_folds_as_add_does_one_post_at_a_time() -> None:
     assert sum(is_new for _, _, _, is_new, _ in folded) < 200  # reposts did fold
     with pytest.raises(ValueError, match="naive datetime"):
         many.add_many([("q", "a", datetime(2026, 1, 1))], [None])
+
+
+@pytest.mark.parametrize("num_perm", [20, 64, 128])
+def test_signatures_by_blocks_of_hash_functions_equal_one_text_at_a_time(num_perm: int) -> None:
+    """sign_segments takes the hash functions a few at a time: any number of them (a last
+    block smaller than the others), over runs wider than a group, gives sign's rows."""
+    signer = Folder(FoldingConfig(num_perm=num_perm, bands=5))._signer
+    rng = np.random.default_rng(num_perm)
+    lengths = rng.integers(1, 30_000, 12)
+    shingles = rng.integers(0, 2**42, int(lengths.sum()), dtype=np.uint64)
+    starts = np.cumsum(lengths) - lengths
+    expected = [signer.sign(shingles[a : a + n]) for a, n in zip(starts, lengths, strict=True)]
+    assert np.array_equal(signer.sign_segments(shingles, starts), np.stack(expected))
