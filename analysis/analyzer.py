@@ -204,7 +204,7 @@ class Analyzer:
 
     def analyze(self, items: Sequence[Item]) -> list[Analysis]:
         """Each stage runs over the whole batch (numpy or one C-level pass where it can); only
-        routing, folding and severity go post by post."""
+        folding's lookups and severity go post by post."""
         # A batch makes some 100,000 short-lived objects and no reference cycles: the cyclic
         # collector, run every 700 of them, would walk the batch's live lists and results
         # again and again (a tenth of the CPU). It is paused for the batch and collects what
