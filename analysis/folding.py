@@ -27,6 +27,7 @@ _content_codes = content_codes
 __all__ = [
     "Cluster",
     "ClusterAssignment",
+    "Folded",
     "Folder",
     "FoldingConfig",
     "Signed",
@@ -91,14 +92,21 @@ class Cluster:
         """Posts of this cluster in the ``window_hours`` before ``now``, per hour."""
         if window_hours <= 0:
             raise ValueError("folding: window_hours must be positive")
-        stamp = now.timestamp()
-        since = stamp - window_hours * 3600.0
-        return sum(1 for t in self.recent if since < t <= stamp) / window_hours
+        return self._posts_before(now.timestamp(), window_hours * 3600.0) / window_hours
+
+    def _posts_before(self, stamp: float, seconds: float) -> int:
+        """The recent posts in the ``seconds`` up to ``stamp`` (epoch s), that one included."""
+        since = stamp - seconds
+        return sum(since < t <= stamp for t in self.recent)
 
     def _seen(self, stamp: float) -> None:
         self.recent.append(stamp)
         if len(self.recent) > self.RECENT:
             del self.recent[0]
+
+
+# Hash functions applied together in Signer.sign_segments: 8 x 16,384 hashes fill 1 MB.
+_ROWS_AT_ONCE = 8
 
 
 class Signer:
@@ -127,8 +135,10 @@ class Signer:
         self, shingles: npt.NDArray[np.uint64], starts: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.uint32]:
         """``sign`` of each run of shingles beginning at ``starts`` (none empty), one per row.
-        The texts go in groups of about 16,000 shingles through one reused buffer: a batch's
-        whole 64 x N matrix (30 MB) would be allocated, faulted in and read from memory."""
+        The texts go in groups of about 16,000 shingles, and the hash functions 8 at a time,
+        through one reused 1 MB buffer: the three passes over it (multiply, add, least) then
+        stay in the core's cache. A group's whole 64 x 16,000 matrix (8 MB) went to memory and
+        back each pass, and a batch's (30 MB) would be allocated and faulted in as well."""
         out = np.empty((len(starts), len(self._a)), dtype=np.uint32)
         bounds = np.append(starts, len(shingles))
         groups = np.unique(
@@ -136,22 +146,35 @@ class Signer:
         )
         groups = groups[groups <= len(starts)]
         widest = int(np.max(bounds[groups[1:]] - bounds[groups[:-1]])) if len(groups) > 1 else 0
-        buffer = np.empty(len(self._a) * widest, dtype=np.uint64)
+        buffer = np.empty(_ROWS_AT_ONCE * widest, dtype=np.uint64)
         for first, last in zip(groups[:-1].tolist(), groups[1:].tolist(), strict=True):
             lo, hi = int(bounds[first]), int(bounds[last])
-            hashed = buffer[: len(self._a) * (hi - lo)].reshape(len(self._a), hi - lo)
-            np.multiply(self._a, shingles[lo:hi], out=hashed)
-            hashed += self._b
-            lowest = np.minimum.reduceat(hashed, starts[first:last] - lo, axis=1)
-            lowest >>= np.uint64(32)  # the shift is monotone, so it can follow the min
-            out[first:last] = lowest.T
+            runs = starts[first:last] - lo
+            for row in range(0, len(self._a), _ROWS_AT_ONCE):
+                a = self._a[row : row + _ROWS_AT_ONCE]
+                hashed = buffer[: len(a) * (hi - lo)].reshape(len(a), hi - lo)
+                np.multiply(a, shingles[lo:hi], out=hashed)
+                hashed += self._b[row : row + _ROWS_AT_ONCE]
+                lowest = np.minimum.reduceat(hashed, runs, axis=1)
+                lowest >>= np.uint64(32)  # the shift is monotone, so it can follow the min
+                out[first:last, row : row + len(a)] = lowest.T
         return out
 
 
 # A text's content length, signature and band keys, as Folder.sign_many gives them.
 Signed = tuple[int, npt.NDArray[np.uint32] | None, list[bytes]]
+# A post's cluster as Folder.add_many gives it: the cluster's id, size and number of sites,
+# whether the post started it, and its posts in the hour up to the post (severity's velocity).
+Folded = tuple[str, int, int, bool, float]
 
 _MAGIC = b"YQFOLD1\n"
+
+
+def _check(post_id: str, site: str, time: datetime) -> None:
+    if not isinstance(post_id, str) or not isinstance(site, str):
+        raise TypeError("folding: post_id, text and site must be strings")
+    if not isinstance(time, datetime) or time.tzinfo is None:
+        raise ValueError("folding: naive datetime, give a time zone")
 
 
 class Folder:
@@ -187,24 +210,57 @@ class Folder:
     ) -> ClusterAssignment:
         """Fold one post in. Adding the same post id again returns its cluster unchanged.
         ``signed``: the text's entry from ``sign_many`` (faster for a batch); else signed here."""
-        if not isinstance(post_id, str) or not isinstance(text, str) or not isinstance(site, str):
+        if not isinstance(text, str):
             raise TypeError("folding: post_id, text and site must be strings")
-        if not isinstance(time, datetime) or time.tzinfo is None:
-            raise ValueError("folding: naive datetime, give a time zone")
+        _check(post_id, site, time)
+        cluster, is_new = self._fold(post_id, text, site, time, time.timestamp(), signed)
+        return ClusterAssignment(cluster.id, is_new, cluster.size)
+
+    def add_many(
+        self, posts: Sequence[tuple[str, str, datetime]], signed: Sequence[Signed | None]
+    ) -> list[Folded]:
+        """``add`` of each post (id, site, time) with its ``sign_many`` entry (None: an empty
+        text), in order, and what the analysis reports of it (``Folded``): no assignment
+        object is made, and each post's time is read once."""
+        out: list[Folded] = []
+        for (post_id, site, time), one in zip(posts, signed, strict=True):
+            _check(post_id, site, time)
+            stamp = time.timestamp()
+            cluster, is_new = self._fold(post_id, "", site, time, stamp, one)
+            out.append(
+                (
+                    cluster.id,
+                    cluster.size,
+                    len(cluster.sites),
+                    is_new,
+                    float(cluster._posts_before(stamp, 3600.0)),
+                )
+            )
+        return out
+
+    def _fold(
+        self,
+        post_id: str,
+        text: str,
+        site: str,
+        time: datetime,
+        stamp: float,
+        signed: Signed | None,
+    ) -> tuple[Cluster, bool]:
+        """The post's cluster once it is folded in, and whether the post started it."""
         known = self._assigned.get(post_id)
         if known is not None and known in self._clusters:
-            cluster = self._clusters[known]
-            return ClusterAssignment(known, known == post_id, cluster.size)
-        stamp = time.timestamp()
+            return self._clusters[known], known == post_id
         self._newest = max(self._newest, stamp)
         self._evict()
         size, signature, keys = signed if signed is not None else self.sign_many([text])[0]
         if signature is None:
-            return self._new_cluster(post_id, site, time, stamp, None, [])
-        short = size < self.config.short_chars
-        best = self._best_match(signature, keys, short)
+            return self._new_cluster(post_id, site, time, stamp, None, []), True
+        if self._table.keys().isdisjoint(keys):  # most posts: no band key is held yet
+            return self._new_cluster(post_id, site, time, stamp, signature, keys, fresh=True), True
+        best = self._best_match(signature, keys, size < self.config.short_chars)
         if best is None:
-            return self._new_cluster(post_id, site, time, stamp, signature, keys)
+            return self._new_cluster(post_id, site, time, stamp, signature, keys), True
         cluster = self._clusters[best]
         cluster.size += 1
         cluster.sites.add(site)
@@ -214,7 +270,7 @@ class Folder:
         cluster.last_time = max(cluster.last_time, time)
         self._assigned[post_id] = best
         self._index(post_id, best, signature, keys, stamp)
-        return ClusterAssignment(best, False, cluster.size)
+        return cluster, False
 
     def sign_many(self, texts: Sequence[str], *, normalized: bool = False) -> list[Signed]:
         """Each text's content length, MinHash signature and band keys (no signature for a
@@ -308,16 +364,21 @@ class Folder:
         stamp: float,
         signature: npt.NDArray[np.uint32] | None,
         keys: list[bytes],
-    ) -> ClusterAssignment:
-        self._clusters[post_id] = Cluster(post_id, post_id, time, time, 1, {site}, [], [stamp])
+        *,
+        fresh: bool = False,
+    ) -> Cluster:
+        """A cluster of this post alone; ``fresh``: the table holds none of its band keys."""
+        cluster = self._clusters[post_id] = Cluster(
+            post_id, post_id, time, time, 1, {site}, [], [stamp]
+        )
         self._assigned[post_id] = post_id
         if signature is not None:
-            self._index(post_id, post_id, signature, keys, stamp)
+            self._index(post_id, post_id, signature, keys, stamp, fresh=fresh)
         else:
             # Unfoldable posts still expire with the horizon.
             self._member_time[post_id] = stamp
             heapq.heappush(self._expiry, (stamp, post_id))
-        return ClusterAssignment(post_id, True, 1)
+        return cluster
 
     def _index(
         self,
@@ -326,6 +387,8 @@ class Folder:
         signature: npt.NDArray[np.uint32],
         keys: list[bytes],
         stamp: float,
+        *,
+        fresh: bool = False,
     ) -> None:
         cluster = self._clusters[cluster_id]
         if len(cluster.members) >= self.config.max_signatures_per_cluster:
@@ -336,6 +399,8 @@ class Folder:
         self._member_time[post_id] = stamp
         if stamp < self._newest - self.config.horizon_days * 86400.0:
             self._stale.add(post_id)
+        elif fresh:  # a new cluster's keys that no post holds: one dict update (C)
+            self._table.update(dict.fromkeys(keys, post_id))
         else:
             self._enter(post_id, keys)
         heapq.heappush(self._expiry, (stamp, post_id))

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from itertools import compress, count
 from typing import Literal, Protocol
 
+import numpy as np
+
+from analysis.batch_words import BatchWords
 from analysis.segment import Segmenter
 
 Basis = Literal["place", "person", "matter", "name", "default"]
@@ -126,6 +129,7 @@ class Router:
         self.default_unit = default_unit
         self.segmenter = segmenter
         self._default: tuple[UnitSpec, Route] | None = None
+        self._routes: dict[tuple[str, tuple[tuple[Basis, str], ...]], tuple[UnitSpec, Route]] = {}
         # first token → [(all tokens, unit id, basis, the word as written)]
         self._index: dict[str, list[tuple[tuple[str, ...], str, Basis, str]]] = {}
         for unit in self.units.values():
@@ -142,20 +146,49 @@ class Router:
     def route(self, tokens: Sequence[str], limit: int = 3) -> list[Route]:
         """Units ranked by the weight of their evidence (each word counted once); the default
         unit when nothing matches, or an empty list when there is none."""
-        found: dict[str, dict[tuple[Basis, str], None]] = {}
         index = self._index
         # Most posts hold no directory word: one pass in C over the tokens tells.
-        if not index.keys().isdisjoint(tokens):
-            # Only positions whose token starts a directory word, picked in C.
-            for i in compress(count(), map(index.__contains__, tokens)):
-                for words, unit_id, basis, word in index[tokens[i]]:
-                    if tuple(tokens[i : i + len(words)]) == words:
-                        found.setdefault(unit_id, {})[(basis, word)] = None
-        routes = []
-        for unit_id, evidence in found.items():
-            reasons = _strongest_first(evidence)
-            score = sum(WEIGHTS[r.basis] for r in reasons)
-            routes.append(self._route(unit_id, score, reasons))
+        if index.keys().isdisjoint(tokens):
+            return self._ranked({}, limit)
+        # Only positions whose token starts a directory word, picked in C.
+        starts = compress(count(), map(index.__contains__, tokens))
+        return self._ranked(self._found(tokens, starts), limit)
+
+    def route_many(self, batch: BatchWords, limit: int = 3) -> list[list[Route]]:
+        """``route`` of each post of a numbered batch: whether a word starts a directory word
+        is judged once per distinct word, the tokens that do are picked in numpy, and only
+        the posts holding one are looked at (most hold none)."""
+        index = self._index
+        judged = np.fromiter(map(index.__contains__, batch.words), np.bool_, len(batch.words))
+        where = np.flatnonzero(judged[batch.ids])
+        default = self._ranked({}, limit)
+        out = [default.copy() for _ in range(len(batch))]
+        if where.size:
+            ends = np.cumsum(batch.lengths)
+            owner = np.searchsorted(ends, where, side="right")  # the post of each token
+            local = (where - (ends - batch.lengths)[owner]).tolist()
+            # Each holding post's run of tokens (``where`` is sorted, so its run is together).
+            firsts = np.flatnonzero(np.diff(owner, prepend=-1)).tolist()
+            stops = [*firsts[1:], len(local)]
+            for lo, hi, post in zip(firsts, stops, owner[firsts].tolist(), strict=True):
+                out[post] = self._ranked(self._found(batch.posts[post], local[lo:hi]), limit)
+        return out
+
+    def _found(
+        self, tokens: Sequence[str], starts: Iterable[int]
+    ) -> dict[str, dict[tuple[Basis, str], None]]:
+        """Each unit's evidence: the directory words starting at ``starts``, in order."""
+        found: dict[str, dict[tuple[Basis, str], None]] = {}
+        index = self._index
+        for i in starts:
+            for words, unit_id, basis, word in index[tokens[i]]:
+                if tuple(tokens[i : i + len(words)]) == words:
+                    found.setdefault(unit_id, {})[(basis, word)] = None
+        return found
+
+    def _ranked(self, found: dict[str, dict[tuple[Basis, str], None]], limit: int) -> list[Route]:
+        """The units with evidence, strongest first; else the default unit, if any."""
+        routes = [self._unit_route(unit_id, tuple(evidence)) for unit_id, evidence in found.items()]
         if len(routes) > 1:
             order = list(self.units)
             routes.sort(key=lambda r: (-r.score, order.index(r.unit_id)))
@@ -164,6 +197,20 @@ class Router:
         if self.default_unit is None:
             return []
         return [self._default_route(self.default_unit)]
+
+    def _unit_route(self, unit_id: str, evidence: tuple[tuple[Basis, str], ...]) -> Route:
+        """The unit's route on this evidence (in the order found): frozen, so one object
+        serves every post with the same evidence. The table fills with the directory's words
+        and their pairs, not with posts; a route is made again if the unit was replaced."""
+        unit = self.units[unit_id]
+        made = self._routes.get((unit_id, evidence))
+        if made is None or made[0] is not unit:
+            reasons = _strongest_first(evidence)
+            score = sum(WEIGHTS[r.basis] for r in reasons)
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+            made = self._routes[(unit_id, evidence)] = (unit, self._route(unit_id, score, reasons))
+        return made[1]
 
     def _default_route(self, unit_id: str) -> Route:
         """The default unit's route (frozen, so one object serves every post without a match;
@@ -185,7 +232,7 @@ class Router:
         return Route(unit.id, unit.name, unit.liaison, unit.contact, score, reasons)
 
 
-def _strongest_first(evidence: dict[tuple[Basis, str], None]) -> tuple[Reason, ...]:
+def _strongest_first(evidence: tuple[tuple[Basis, str], ...]) -> tuple[Reason, ...]:
     if len(evidence) == 1:  # most units of a post: one word
         ((basis, word),) = evidence
         return (Reason(basis, word),)

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Literal, Protocol
 
+import numpy as np
+
+from analysis.batch_words import BatchWords
 from analysis.segment import Segmenter
 from analysis.watch_post import Cut, FieldName, Hit, PostTokens
 from analysis.watch_syntax import (
@@ -272,22 +275,40 @@ class RuleSet:
         return results
 
     def match_many(
-        self, cuts: Sequence[dict[FieldName, Cut]], texts: Sequence[str] | None = None
+        self,
+        cuts: Sequence[dict[FieldName, Cut]],
+        texts: Sequence[str] | None = None,
+        *,
+        words: BatchWords | None = None,
     ) -> list[list[RuleMatch]]:
         """``match`` of each post of a batch (its cut per field). ``texts``: each post's
         normalised fields in one string, or any string holding every word of its cut (None:
         its words joined). A post matches only if a rule word is a word or a piece of one
         (食堂 in 三食堂), so a text holding none of them, as a substring, is passed over:
-        one scan of the batch finds the few posts left (most hold none)."""
+        one scan of the batch finds the few posts left (most hold none). ``words``: the
+        posts' words numbered (the analyzer's): the scan then reads each distinct word once."""
         if self._always:  # a rule true without its words: every post is evaluated
             return [self.match(PostTokens(self.segmenter, cut)) for cut in cuts]
-        if texts is None:
-            texts = ["\n".join("".join(words) for words, _ in cut.values()) for cut in cuts]
-        hot = self._scan.holding(texts)
+        hot: Collection[int] | None
+        if words is not None:
+            hot = self._holding(words)
+        else:
+            if texts is None:
+                texts = ["\n".join("".join(part) for part, _ in cut.values()) for cut in cuts]
+            hot = self._scan.holding(texts)
         return [
             self.match(PostTokens(self.segmenter, cut)) if hot is None or n in hot else []
             for n, cut in enumerate(cuts)
         ]
+
+    def _holding(self, batch: BatchWords) -> Collection[int] | None:
+        """The posts of ``batch`` with a word holding a rule word (None: every post may)."""
+        held = self._scan.holding(batch.words)
+        if held is None:
+            return None
+        holds = np.zeros(len(batch.words), np.bool_)
+        holds[list(held)] = True
+        return set(batch.rows()[holds[batch.ids]].tolist())
 
     def _rule_subwords(self, present: set[str]) -> set[str]:
         """The one-word rule terms that are sub-words of the post's words (食堂 in 三食堂).

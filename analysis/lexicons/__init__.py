@@ -12,6 +12,9 @@ from importlib import resources
 from itertools import chain, compress
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from analysis.lexicons import batch
 from analysis.lexicons.gate import _NeedleGate, _needles
 from analysis.segment import _BLOCK, Segmenter, in_jieba_dictionary, normalize
@@ -90,6 +93,8 @@ class CueMatcher:
             for cue, needles in zip(patterns, held, strict=True)
         ]
         self._aho: tuple[Any, list[str]] | None = None
+        # Which of the automaton's keys are cue words and needles (see batch._kinds).
+        self._kinds: tuple[list[str], npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None = None
         # Tokens known to start no cue and hold no cue sub-word: most tokens, so a post whose
         # tokens are all here is done with one C-level set test.
         self._boring: set[str] = set()

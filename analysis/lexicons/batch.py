@@ -8,11 +8,12 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import accumulate, compress, product
+from itertools import accumulate, product
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ahocorasick_rs
 import numpy as np
+import numpy.typing as npt
 
 from analysis.lexicons.gate import _META, _literal_run, _optional, _top_level_alternation
 
@@ -130,12 +131,14 @@ def automaton(keys: frozenset[str]) -> tuple[ahocorasick_rs.AhoCorasick | None, 
 
 class _Scan(NamedTuple):
     """What one pass over a batch found: each occurrence's key, post, and start and end
-    offsets within that post (lists: the matchers read them one occurrence at a time)."""
+    offsets within that post (lists: the matchers read them one occurrence at a time), and
+    its key's place in the automaton's keys (to pick a matcher's occurrences in numpy)."""
 
     keys: list[str]
     posts: list[int]
     begins: list[int]
     ends: list[int]
+    at: npt.NDArray[np.int64]
 
 
 # The last scan: category and escalation cues are looked for in the same batch in turn.
@@ -163,9 +166,10 @@ def _scan(
             post.tolist(),
             (begin - base).tolist(),
             (np.array(ends, dtype=np.int64) - base).tolist(),
+            np.array(at, dtype=np.int64),
         )
     else:
-        scan = _Scan([], [], [], [])
+        scan = _Scan([], [], [], [], np.zeros(0, np.int64))
     _last[:] = [(aho, joined, scan)]
     return scan
 
@@ -188,16 +192,18 @@ def find_many(
     joined = _SEP.join(norms)
     if joined.count(_SEP) != len(norms) - 1:  # a post holds the separator: post by post
         return [matcher.find_tokens(*post) for post in zip(norms, words, starts, strict=True)]
-    scan = _scan(*matcher._automaton(), norms, joined)
-    keys, posts = scan.keys, scan.posts
+    aho, table = matcher._automaton()
+    scan = _scan(aho, table, norms, joined)
+    keys, posts, begins, ends = scan.keys, scan.posts, scan.begins, scan.ends
     cues = matcher._words
+    is_cue, is_needle = _kinds(matcher, table)
     longest = matcher.MAX_RUN
     # Each post's hits with their place in find_tokens' order: (word, 0, end) for a cue on
     # the cut's boundaries, (word, 1, n) for the n-th cue sub-word of a long word.
     per_post: dict[int, list[tuple[tuple[int, int, int], Hit]]] = {}
     held: dict[int, set[int]] = {}  # the long words whose sub-words are taken, per post
-    for k in compress(range(len(keys)), map(cues.__contains__, keys)):
-        post, begin, end = posts[k], scan.begins[k], scan.ends[k]
+    for k in np.flatnonzero(is_cue[scan.at]).tolist():
+        post, begin, end = posts[k], begins[k], ends[k]
         offsets, cut = starts[post], words[post]
         # The word holding the occurrence's first character (the last starting at or before).
         w = bisect_right(offsets, begin) - 1
@@ -227,15 +233,17 @@ def find_many(
     patterns: dict[int, set[int]] = {}
     of_needle = matcher._of_needle
     if of_needle:
-        for k in compress(range(len(keys)), map(of_needle.__contains__, keys)):
+        for k in np.flatnonzero(is_needle[scan.at]).tolist():
             post = posts[k]
             chosen = patterns.get(post)
             if chosen is None:
                 chosen = patterns[post] = set()
             chosen |= of_needle[keys[k]]
     always, elements = matcher._always, matcher._elements
-    out: list[list[Hit]] = []
-    for post, norm in enumerate(norms):
+    out: list[list[Hit]] = [[] for _ in norms]
+    # Only the posts with a hit or a pattern to run (every post when a pattern has no needle).
+    for post in range(len(norms)) if always else sorted(per_post.keys() | patterns.keys()):
+        norm = norms[post]
         pairs = per_post.get(post)
         hits = [hit for _, hit in sorted(pairs, key=_first)] if pairs else []
         chosen = patterns.get(post)
@@ -256,8 +264,24 @@ def find_many(
         if chosen or always or (hits and "@" in norm):
             chosen = (chosen or set()) | always
             hits = matcher._pattern_hits(norm, hits, (words[post], starts[post]), sorted(chosen))
-        out.append(hits)
+        out[post] = hits
     return out
+
+
+def _kinds(
+    matcher: CueMatcher, table: list[str]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which of the automaton's keys (``table``) are the matcher's cue words, and which its
+    patterns' needles, judged once per matcher."""
+    kinds = matcher._kinds
+    if kinds is None or kinds[0] is not table:
+        words, needles = matcher._words, matcher._of_needle
+        kinds = matcher._kinds = (
+            table,
+            np.fromiter(map(words.__contains__, table), np.bool_, len(table)),
+            np.fromiter(map(needles.__contains__, table), np.bool_, len(table)),
+        )
+    return kinds[1], kinds[2]
 
 
 def _first(pair: tuple[tuple[int, int, int], Hit]) -> tuple[int, int, int]:

@@ -123,3 +123,17 @@ def test_every_match_holds_a_needle() -> None:
 )
 def test_required_elements(pattern: str, elements: list[tuple[str, ...]]) -> None:
     assert required_elements(pattern) == elements
+
+
+def test_a_pattern_without_needles_runs_on_every_post(
+    batch: tuple[list[str], list[list[str]], list[list[int]]],
+) -> None:
+    # The batch runs such a pattern on each post, also those the scan finds nothing in.
+    matcher = CueMatcher(["学校", "食堂", r"re:\d{3}"])
+    assert matcher._always
+    norms, words, starts = batch
+    got = matcher.find_many(norms, words, starts)
+    assert got == [
+        matcher.find_tokens(n, w, s) for n, w, s in zip(norms, words, starts, strict=True)
+    ]
+    assert any(h.cue == r"re:\d{3}" for hits in got for h in hits)

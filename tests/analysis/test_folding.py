@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from analysis.folding import Folder, FoldingConfig, strip_boilerplate
@@ -262,3 +263,49 @@ def test_posts_out_of_time_order_fold_as_a_restored_folder_folds_them() -> None:
         assert not reference._stale
     assert stale > 100  # the case the test is about did occur
     assert len({folder.cluster_of(f"p{i}") for i in range(350)} - {None}) < 300
+
+
+def test_add_many_folds_as_add_does_one_post_at_a_time() -> None:
+    """The batch path (what the analyzer calls) and add agree post by post: the cluster, its
+    size and sites, who started it, and the posts per hour severity reads; the same posts
+    come again, and the index ends the same."""
+    rnd = random.Random(7)
+    texts = [ORIGINAL, OTHER, ORIGINAL[:40] + OTHER[:20], "短帖", OTHER[::-1]]
+    posts, bodies = [], []
+    for i in range(300):
+        bodies.append(
+            rnd.choice(["转发微博 ", "//@某人: ", ""]) + rnd.choice(texts)[rnd.randint(0, 6) :]
+        )
+        time = T0 + timedelta(minutes=rnd.randint(0, 50 * 24 * 60))
+        posts.append((f"p{i % 260}", rnd.choice("abc"), time))
+    one, many = Folder(), Folder()
+    want = []
+    for (post_id, site, time), text in zip(posts, bodies, strict=True):
+        got = one.add(post_id, text, site, time)
+        cluster = one.cluster(got.cluster_id)
+        assert cluster is not None
+        want.append(
+            (got.cluster_id, got.size, len(cluster.sites), got.is_new, cluster.posts_per_hour(time))
+        )
+    folded = []
+    for start in range(0, len(posts), 64):
+        signed = many.sign_many(bodies[start : start + 64])
+        folded += many.add_many(posts[start : start + 64], signed)
+    assert folded == want
+    assert many._table == one._table and many._assigned == one._assigned
+    assert sum(is_new for _, _, _, is_new, _ in folded) < 200  # reposts did fold
+    with pytest.raises(ValueError, match="naive datetime"):
+        many.add_many([("q", "a", datetime(2026, 1, 1))], [None])
+
+
+@pytest.mark.parametrize("num_perm", [20, 64, 128])
+def test_signatures_by_blocks_of_hash_functions_equal_one_text_at_a_time(num_perm: int) -> None:
+    """sign_segments takes the hash functions a few at a time: any number of them (a last
+    block smaller than the others), over runs wider than a group, gives sign's rows."""
+    signer = Folder(FoldingConfig(num_perm=num_perm, bands=5))._signer
+    rng = np.random.default_rng(num_perm)
+    lengths = rng.integers(1, 30_000, 12)
+    shingles = rng.integers(0, 2**42, int(lengths.sum()), dtype=np.uint64)
+    starts = np.cumsum(lengths) - lengths
+    expected = [signer.sign(shingles[a : a + n]) for a, n in zip(starts, lengths, strict=True)]
+    assert np.array_equal(signer.sign_segments(shingles, starts), np.stack(expected))

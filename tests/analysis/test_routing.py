@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.batch_words import BatchWords
 from analysis.routing import Router, RoutingError, UnitSpec, unit_from_model
 from analysis.segment import Segmenter
 
@@ -107,3 +108,38 @@ def test_a_word_listed_twice_counts_once_as_the_stronger() -> None:
     (route,) = router.route_text("饭菜难吃，三食堂")
     assert route.reason == "地点: 三食堂; 事项: 饭菜"
     assert route.score == 3 + 1
+
+
+def test_a_units_route_is_made_once_per_evidence_and_again_when_the_unit_changes() -> None:
+    words = [w for u in UNITS for w in (u.name, *u.aliases, *u.keywords, *u.places, *u.people)]
+    router = Router(UNITS, Segmenter(words), default_unit="publicity")
+    first = router.route_text("三食堂的饭菜里有虫子")
+    again = router.route_text("今天三食堂的饭菜又涨价了")
+    assert first == again and first[0] is again[0]  # frozen: one object serves both posts
+    assert router.route_text("三食堂停电")[0].reason == "地点: 三食堂; 事项: 停电"
+    logistics = router.units["logistics"]
+    router.units["logistics"] = UnitSpec(
+        "logistics", logistics.name, places=logistics.places, liaison="钱新"
+    )
+    changed = router.route_text("三食堂的饭菜里有虫子")
+    assert changed[0].liaison == "钱新" and first[0].liaison == "赵磊"
+
+
+@pytest.mark.parametrize("default", ["publicity", None])
+def test_route_many_routes_each_post_as_route_does(router: Router, default: str | None) -> None:
+    router = Router(UNITS, router.segmenter, default_unit=default)
+    texts = [
+        "三食堂的饭菜里有虫子",
+        "",
+        "今天天气很好",
+        "第一教学楼考试作弊，食堂也停电了，东校区南门有人打架，孙处到了",
+        "东校区食堂停电",
+        "食堂",
+        "钱立新回应了食堂问题",
+    ]
+    posts = [router.segmenter.cut(text) for text in texts] * 3
+    many = router.route_many(BatchWords(posts), limit=2)
+    assert many == [router.route(post, limit=2) for post in posts]
+    assert sum(bool(r) and r[0].unit_id != "publicity" for r in many) == 15
+    many[0].clear()  # each post has its own list
+    assert many[1] == router.route(posts[1], limit=2)

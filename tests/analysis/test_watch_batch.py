@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.analyzer import Item, _cut_many
+from analysis.batch_words import BatchWords
 from analysis.segment import Segmenter
 from analysis.watch import Cut, FieldName, RuleSet
 from core.settings import load_settings
@@ -46,11 +47,15 @@ def test_batch_matches_equal_post_by_post(always: bool) -> None:
     posts = _posts()
     cuts, texts = _cuts(rules.segmenter, posts)
     expected = [rules.match(rules.tokenize(title, body)) for title, body in posts]
-    for given in (texts, None):
+    for given in (texts, None, "words"):
         got = []
         for at in range(0, len(cuts), 97):
             part = slice(at, at + 97)
-            got += rules.match_many(cuts[part], given[part] if given is not None else None)
+            if given == "words":  # the analyzer's: the posts' cut words, numbered
+                words = BatchWords([c["title"][0] + c["body"][0] for c in cuts[part]])
+                got += rules.match_many(cuts[part], words=words)
+            else:
+                got += rules.match_many(cuts[part], given[part] if given is not None else None)
         assert got == expected
     assert sum(map(len, expected)) > 200  # posts do match
 
@@ -68,4 +73,6 @@ def test_batch_matches_of_the_example_rules() -> None:
     got = rules.match_many(cuts, texts)
     expected = [rules.match(rules.tokenize(title, body)) for title, body in posts]
     assert got == expected
+    words = BatchWords([c["title"][0] + c["body"][0] for c in cuts])
+    assert rules.match_many(cuts, words=words) == expected
     assert sum(map(len, expected)) >= 3
