@@ -43,14 +43,11 @@ class CappedDownloader(Downloader):
             slot.queue = _ReservingQueue(slot, slot.queue)
         return key, slot
 
-    def drop_queued(self, reason: IgnoreRequest) -> int:
+    def drop_queued(self, reason: IgnoreRequest) -> None:
         """Fail every request still waiting in a slot's queue (not yet downloading) with
-        ``reason``; returns how many. Scrapy's close would download them all
-        first, one delay apart: a source stopped at its time limit must stop now."""
-        dropped = 0
+        ``reason``. Scrapy's close would download them all first, one delay apart: a source
+        stopped at its time limit must stop now."""
         for slot in self.slots.values():
             while slot.queue:
                 _request, deferred = deque.popleft(slot.queue)  # not booked: it never starts
                 deferred.errback(reason)
-                dropped += 1
-        return dropped

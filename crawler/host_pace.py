@@ -55,7 +55,7 @@ PACE = HostPace()
 
 
 def host_of(request: Request) -> str:
-    return (urlparse_cached(request).hostname or "").lower()
+    return urlparse_cached(request).hostname or ""  # lower case already
 
 
 class SharedHostPaceMiddleware:
@@ -64,15 +64,15 @@ class SharedHostPaceMiddleware:
     source has no delay or its hosts are its own."""
 
     def __init__(self, crawler: Crawler, pace: HostPace = PACE) -> None:
+        self.delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
+        if self.delay <= 0:
+            raise NotConfigured  # nothing to share: not on the path of every request at all
         self.crawler = crawler
         self.pace = pace
-        self.delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
         self.jitter = crawler.settings.getfloat("DOWNLOAD_DELAY_JITTER")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SharedHostPaceMiddleware:
-        if crawler.settings.getfloat("DOWNLOAD_DELAY") <= 0:
-            raise NotConfigured  # nothing to share: not on the path of every request at all
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:

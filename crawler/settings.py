@@ -61,10 +61,9 @@ BASE: dict[str, Any] = {
         "crawler.middlewares.EncodingMiddleware": 570,
         # Last before the download: a request dropped on the way never books a start.
         "crawler.host_pace.SharedHostPaceMiddleware": 880,
+        # A source's own time limit (YUQING_RUN_TIMEOUT, from crawl.run_timeout): see the module.
         "crawler.time_limit.TimeLimitMiddleware": 890,
     },
-    # A source's own time limit (YUQING_RUN_TIMEOUT, from crawl.run_timeout): see the module.
-    "EXTENSIONS": {"crawler.time_limit.TimeLimit": 0},
     "SPIDER_MIDDLEWARES": {
         "crawler.middlewares.TrapGuardMiddleware": 800,
     },

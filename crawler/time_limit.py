@@ -26,23 +26,24 @@ class PastTimeLimit(IgnoreRequest):
     """A request not sent because its source reached its time limit (counted as skipped)."""
 
 
-class TimeLimit:
-    """An extension, on when YUQING_RUN_TIMEOUT (seconds) is set."""
+class TimeLimitMiddleware:
+    """A downloader middleware, on when YUQING_RUN_TIMEOUT (seconds) is set: at the limit it
+    drops the downloader's queued requests and closes the spider; a request that reaches the
+    downloader after it (one held by the shared host pace wakes up then) is refused."""
 
-    def __init__(self, crawler: Crawler, seconds: float) -> None:
+    def __init__(self, crawler: Crawler) -> None:
+        self.seconds = crawler.settings.getfloat("YUQING_RUN_TIMEOUT")
+        if self.seconds <= 0:
+            raise NotConfigured
         self.crawler = crawler
-        self.seconds = seconds
         self.reached = False
         self._call: object = None
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> TimeLimit:
-        seconds = crawler.settings.getfloat("YUQING_RUN_TIMEOUT")
-        if seconds <= 0:
-            raise NotConfigured
-        return cls(crawler, seconds)
+    def from_crawler(cls, crawler: Crawler) -> TimeLimitMiddleware:
+        return cls(crawler)
 
     def opened(self) -> None:
         self._call = call_later(self.seconds, self.reach)
@@ -55,35 +56,12 @@ class TimeLimit:
     def reach(self) -> None:
         self.reached = True
         engine = self.crawler.engine
-        assert engine is not None and self.crawler.stats is not None
+        assert engine is not None
         drop = getattr(engine.downloader, "drop_queued", None)
         if drop is not None:  # crawler.downloader.CappedDownloader, every crawl's DOWNLOADER
             drop(PastTimeLimit(f"the source's time limit of {self.seconds:g}s"))
         deferred_from_coro(engine.close_spider_async(reason=REASON))
 
-
-class TimeLimitMiddleware:
-    """Refuses the requests that reach the downloader after the limit (a request held by the
-    shared host pace wakes up then)."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> TimeLimitMiddleware:
-        if crawler.settings.getfloat("YUQING_RUN_TIMEOUT") <= 0:
-            raise NotConfigured
-        return cls(crawler)
-
     def process_request(self, request: Request) -> None:
-        limit = _extension(self.crawler)
-        if limit is not None and limit.reached:
+        if self.reached:
             raise PastTimeLimit("past the source's time limit")
-
-
-def _extension(crawler: Crawler) -> TimeLimit | None:
-    extensions = getattr(crawler, "extensions", None)
-    for extension in getattr(extensions, "middlewares", ()):
-        if isinstance(extension, TimeLimit):
-            return extension
-    return None

@@ -76,8 +76,8 @@ CLOSING = timedelta(seconds=20)
 
 
 def kill_after(job: CrawlJob, timeout: timedelta) -> timedelta:
-    """When a crawl child is killed. Each source closes itself at ``timeout`` (Scrapy's
-    CLOSESPIDER_TIMEOUT) and keeps what it fetched, but closing waits for the downloads under
+    """When a crawl child is killed. Each source closes itself at ``timeout``
+    (crawler/time_limit.py) and keeps what it fetched, but closing waits for the downloads under
     way, each at most its DOWNLOAD_TIMEOUT; a child still running after that is stuck."""
     downloads = [float(s.get("DOWNLOAD_TIMEOUT", 30)) for s in job.source_settings.values()]
     return timeout + timedelta(seconds=max(downloads, default=30)) + CLOSING
