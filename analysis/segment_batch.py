@@ -20,6 +20,7 @@ from analysis.segment_dict import (
     _base_dictionary,
     _Dictionary,
     _guard,
+    _holds_any,
     _is_word,
     _piece_singles,
     _run_alone,
@@ -126,16 +127,12 @@ def _troubles(
     if digit_words is not None and digits_only.any():
         owners = np.searchsorted(firsts, repeats, side="right") - 1
         tied = [
-            k
-            for k in np.unique(owners[digits_only]).tolist()
-            if any(word in texts[k] for word in digit_words)
+            k for k in np.unique(owners[digits_only]).tolist() if _holds_any(texts[k], digit_words)
         ]
         repeats = repeats[~digits_only | np.isin(owners, tied)]
     others = np.flatnonzero(classes & OTHER)
-    if run_chars == "+#&.%-":
-        runs = np.flatnonzero(classes & RUN)
-    else:
-        runs = np.flatnonzero(np.isin(codes, [ord(char) for char in run_chars]))
+    runs = np.flatnonzero(classes & RUN)  # run_chars is some of these: look only at them
+    runs = runs[np.isin(codes[runs], [ord(char) for char in run_chars])]
     out: dict[int, _Troubles] = {}
     for k in np.unique(np.searchsorted(firsts, runs, side="right") - 1).tolist():
         out[k] = ([], [], [], [])
@@ -328,7 +325,7 @@ def _guard_many(
     assert base.rjieba is not None  # built with the same fast flag
     own, freq, plain_freq = seg.words, seg._dict.jieba.FREQ, base.jieba.FREQ
     words, starts, bounds = batch_words
-    whole = any(not _is_word(word) for word in own)  # such a word is not among ``words``
+    whole = bool(_odd_words(own))  # such a word is not among ``words``
     blocks: list[tuple[int, int, int]] = []  # (n, lo, hi): guarded[n]'s block lo:hi
     for n, (_, k, _, _) in enumerate(guarded):
         text = cut_texts[k]

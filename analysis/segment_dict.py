@@ -64,6 +64,11 @@ def _piece_singles(tokens: list[str], at: int, step: int) -> str:
     return "".join(run[::-1] if step < 0 else run)
 
 
+def _holds_any(text: str, words: frozenset[str]) -> bool:
+    """Whether ``text`` holds one of ``words`` (the dictionary's all-digit words: few)."""
+    return any(word in text for word in words)
+
+
 def _is_word(token: str) -> bool:
     # A one-character token that is not a letter or digit is punctuation: no per-character look.
     return token.isalnum() or (len(token) > 1 and any(ch.isalnum() for ch in token))
@@ -104,13 +109,12 @@ class _Dictionary:
             known = sum(_plain_jieba().FREQ.get(word, 0) for word in words)
             if known:
                 self.rjieba.add_word(_FILLER, known, None)
-        self._punct_words: tuple[str, ...] | None = None
         # The all-digit words, with which a digit-only repeat may tie routes (_TIE_REPEAT).
         self.digit_words = _jieba_digit_words() | frozenset(filter(_all_digits, words))
 
     def may_tie(self, text: str) -> bool:
         """Whether ``text`` holds a repeat that may tie two routes (which jieba must cut)."""
-        if any(word in text for word in self.digit_words):
+        if _holds_any(text, self.digit_words):
             return _REPEAT.search(text) is not None
         return _TIE_REPEAT.search(text) is not None
 
@@ -157,23 +161,22 @@ class _Dictionary:
             before = tokens
         return out
 
+    @cached_property
     def punct_words(self) -> tuple[str, ...]:
         """The dictionary's words that hold + # & . _ % - (c++, c#)."""
-        if self._punct_words is None:
-            self._punct_words = tuple(
-                word for word, freq in self.jieba.FREQ.items() if freq and _PUNCT_CHAR.search(word)
-            )
-        return self._punct_words
+        return tuple(
+            word for word, freq in self.jieba.FREQ.items() if freq and _PUNCT_CHAR.search(word)
+        )
 
     @cached_property
     def punct_chars(self) -> str:
         """The characters of + # & . % - that some of ``punct_words`` hold."""
-        return "".join(sorted(set("+#&.%-").intersection("".join(self.punct_words()))))
+        return "".join(sorted(set("+#&.%-").intersection("".join(self.punct_words))))
 
     @cached_property
     def punct_pattern(self) -> re.Pattern[str] | None:
         """A pattern finding any of ``punct_words`` (one search per text, not one per word)."""
-        words = self.punct_words()
+        words = self.punct_words
         return re.compile("|".join(map(re.escape, words))) if words else None
 
     def holds_punct_word(self, text: str) -> bool:
@@ -240,7 +243,7 @@ def _run_alone(
 
 
 # The letters, digits and runs of a stretch around a run (uppercase included: it is a hole).
-_STRETCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+#&._%-")
+_STRETCH = _ASCII_ALNUM | frozenset("+#&._%-")
 # Where rjieba's split of the letters and digits that its HMM step gets (runs of them joined by
 # any . _ or - between two, then an optional %) parts from jieba's ([a-zA-Z0-9]+(?:\.\d+)?%?,
 # the rest between such tokens yielded as it stands): a bridge, unless the stretch is one

@@ -43,11 +43,11 @@ def _load(name: str, path: Path, package: bool = False) -> ModuleType:
 
 
 def _old_segment(tree: Path) -> ModuleType:
-    """The old tree's segment.py with its own segment_dict and segment_batch: they are put in
+    """The old tree's segment.py with its own segment_dict, segment_layout and segment_batch: put in
     place of this tree's while it loads (its imports bind them), then this tree's go back."""
     import analysis
 
-    names = ("segment_dict", "segment_batch", "segment")
+    names = ("segment_dict", "segment_layout", "segment_batch", "segment")
     saved = {name: sys.modules[f"analysis.{name}"] for name in names}
     try:
         for name in names:
