@@ -36,11 +36,20 @@ class WordIndex:
             self.words.clear()
             self.generation += 1
             return self.rows(words)
-        new = list(map(words.__getitem__, fresh.tolist()))
+        # A word new to the index and twice in ``words`` gets one number (as a batch's
+        # distinct words never do, other callers' lists may).
+        new = list(dict.fromkeys(map(words.__getitem__, fresh.tolist())))
         start = len(self.words)
         self.index.update(zip(new, range(start, start + len(new)), strict=True))
         self.words += new
-        rows[fresh] = np.arange(start, start + len(new))
+        if len(new) == fresh.size:
+            rows[fresh] = np.arange(start, start + len(new))
+        else:
+            rows[fresh] = np.fromiter(
+                map(self.index.__getitem__, map(words.__getitem__, fresh.tolist())),
+                np.int64,
+                fresh.size,
+            )
         return rows
 
 

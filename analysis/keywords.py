@@ -102,6 +102,8 @@ class IdfModel:
 
     def priors(self, words: list[str]) -> tuple[int, list[float]]:
         """The prior's document count and each word's prior document frequency."""
+        if not (self.use_jieba_prior and self.prior_docs):  # no prior: no words to index
+            return 0, [0.0] * len(words)
         prior_docs, priors = self.priors_at(WORDS.rows(words))
         return prior_docs, priors.tolist()
 

@@ -13,6 +13,8 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from analysis.batch_words import _within
+
 Codes = npt.NDArray[np.uint32]
 Ints = npt.NDArray[np.int64]
 
@@ -43,11 +45,6 @@ def distinct(values: Ints) -> Ints:
     keep = np.ones(len(ordered), np.bool_)
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
-
-
-def _within(lengths: Ints) -> Ints:
-    """0..length-1 for each length, concatenated."""
-    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 @cache

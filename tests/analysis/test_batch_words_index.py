@@ -24,6 +24,20 @@ def posts() -> list[list[str]]:
     return [seg.cut(normalize(t)) for t in _corpus(300)]
 
 
+def test_a_new_word_twice_in_one_call_gets_one_number() -> None:
+    index = WordIndex()
+    assert index.rows(["食堂", "饭菜", "食堂"]).tolist() == [0, 1, 0]
+    assert index.rows(["太贵", "太贵", "饭菜"]).tolist() == [2, 2, 1]
+    assert index.words == ["食堂", "饭菜", "太贵"] and len(index.index) == 3
+
+
+def test_a_model_without_the_prior_indexes_no_words() -> None:
+    before = len(WORDS.words)
+    model = IdfModel(use_jieba_prior=False)
+    assert model.priors(["从未见过的词甲", "从未见过的词乙"]) == (0, [0.0, 0.0])
+    assert len(WORDS.words) == before
+
+
 def test_words_are_numbered_in_order_of_first_meeting() -> None:
     index = WordIndex()
     assert index.rows(["食堂", "饭菜"]).tolist() == [0, 1]
