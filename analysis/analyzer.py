@@ -16,7 +16,7 @@ import numpy as np
 
 from analysis.batch_words import BatchWords
 from analysis.category import Categorizer, CategoryResult, default_categorizer
-from analysis.folding import Folder, Signed
+from analysis.folding import Folder
 from analysis.keywords import IdfModel, Keyword, keywords_many
 from analysis.normalize import normalize_many
 from analysis.routing import Route, Router
@@ -132,6 +132,7 @@ class ClusterInfo:
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
+    # Analyzer._analyze makes these by _made, column by column in this order of the fields.
     tokens: list[str]
     keywords: list[Keyword]
     sentiment: SentimentResult
@@ -227,14 +228,6 @@ class Analyzer:
         words = numbered.posts
         # The model reuses the cut for its word features (it would cut each text again).
         moods = self.sentiment.predict([f"{i.title} {i.text}".strip() for i in items], numbered)
-        signed: list[Signed | None] = [None] * len(items)
-        if self.folder is not None:  # the batch's repost signatures in one numpy pass
-            folded = [n for n, item in enumerate(items) if item.id is not None]
-            # The normalised text (NFKC, lower case, Simplified): a repost in Traditional
-            # characters folds with its original.
-            texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
-            for n, one in zip(folded, self.folder.sign_many(texts, normalized=True), strict=True):
-                signed[n] = one
         keywords = keywords_many(numbered, self.idf, self.top_keywords, learn=self.learn_idf)
         # Category and escalation cues on the same cut, over "title\nbody" as the
         # categorizer reads a post (offsets of the body shifted past the title).
@@ -246,15 +239,15 @@ class Analyzer:
         # the cue words, the rules and the unit directory.
         matched: list[list[RuleMatch]] = [[] for _ in items]
         if plan.rules is not None:  # one scan of the batch finds the posts holding a rule word
-            fields: list[dict[FieldName, Cut]] = [
+            by_field: list[dict[FieldName, Cut]] = [
                 {"title": cut.title_cut, "body": cut.body_cut} for cut in cuts
             ]
             # The scan reads each distinct word of the batch's cut once.
-            matched = plan.rules.match_many(fields, words=cut_numbered)
+            matched = plan.rules.match_many(by_field, words=cut_numbered)
         categories = list(map(self.categorizer.classify_hits, cues))
         router = plan.router
         units = router.route_many(cut_numbered) if router is not None else [[] for _ in items]
-        clusters, reach = self._fold(items, signed)
+        clusters, reach = self._fold(items, cuts)
         policy, news_kinds = self.policy, self.policy.news_kinds
         severities = []
         for item, mood, category, escalation, (size, sites, velocity) in zip(
@@ -280,7 +273,7 @@ class Analyzer:
         )
 
     def _fold(
-        self, items: Sequence[Item], signed: list[Signed | None]
+        self, items: Sequence[Item], cuts: Sequence[_Cut]
     ) -> tuple[list[ClusterInfo | None], list[tuple[int, int, float]]]:
         """Each post's cluster as the analysis reports it, and its reach for severity (the
         cluster's size, sites and posts per hour; 1, 1, 0 unfolded), in order."""
@@ -293,9 +286,11 @@ class Analyzer:
         if not folded:
             return clusters, reach
         posts = [(items[n].id or "", items[n].site or "?", items[n].time or _now()) for n in folded]
-        # The posts were signed with the batch (sign_many): their texts are not read again.
-        ones = list(map(signed.__getitem__, folded))
-        ids, sizes, sites, new, per_hour = zip(*folder.add_many(posts, ones), strict=True)
+        # The batch's repost signatures in one numpy pass, over the normalised text (NFKC, lower
+        # case, Simplified): a repost in Traditional characters folds with its original.
+        texts = [f"{cuts[n].title} {cuts[n].body}" for n in folded]
+        signed = folder.sign_many(texts, normalized=True)
+        ids, sizes, sites, new, per_hour = zip(*folder.add_many(posts, signed), strict=True)
         for n, info, size, held, velocity in zip(
             folded, _made(ClusterInfo, ids, sizes, sites, new), sizes, sites, per_hour, strict=True
         ):

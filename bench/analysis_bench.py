@@ -251,15 +251,17 @@ def _stages(
                 signals = SeverityInput(negativity=1.0 - m.score, replies=item.replies)
                 assess(signals, analyzer.policy)
 
+    many = getattr(rules, "match_many", None)  # the batch as the analyzer runs it
+    takes_words = many is not None and "words" in inspect.signature(many).parameters
+
     def watch(cut: list[_Cut], batch: object) -> object:
         assert rules is not None
         fields: list[dict[FieldName, Cut]] = [
             {"title": c.title_cut, "body": c.body_cut} for c in cut
         ]
-        many = getattr(rules, "match_many", None)  # the batch as the analyzer runs it
         if many is None:  # an older tree
             return [rules.match(PostTokens(plan.segmenter, f)) for f in fields]
-        if "words" in inspect.signature(many).parameters:  # the numbered cut
+        if takes_words:  # the numbered cut
             return many(fields, words=batch)
         return many(fields, [f"{c.title}\n{c.body}" for c in cut])
 
