@@ -53,8 +53,9 @@ _URL_HINT = re.compile(r"www\.|\.cn/")  # on the lower-cased text
 _TRAILER_HINT = re.compile("来源|來源|原标题|原標題|编辑|編輯|作者|转自|轉自")  # or a v for via
 
 
-# Every literal one of the patterns needs to match at all (in any letter case for the URL
-# hints, as _URL_HINT reads the lower-cased text): a text holding none is left as it is.
+# Every literal one of _strip's patterns needs to match at all (in any letter case for the URL
+# hints, as _URL_HINT reads the lower-cased text): a text holding none is left as it is. Keep it
+# in step with the tests in _strip, which it sums up.
 _ANY_HINT = re.compile(
     "|".join(
         map(
@@ -83,11 +84,12 @@ def strip_boilerplate(text: str, *, normalized: bool = False) -> str:
 def strip_many(texts: Sequence[str]) -> list[str]:
     """``strip_boilerplate`` of each NFKC text but for its white space, which the content
     codes drop anyway; most posts hold no hint of boilerplate and are kept as they are."""
-    search = _ANY_HINT.search
-    return [_strip(text) if search(text) else text for text in texts]
+    return list(map(_strip, texts))
 
 
 def _strip(text: str) -> str:
+    if not _ANY_HINT.search(text):  # most posts: one search instead of the tests below
+        return text
     # The cheap membership tests skip most patterns on most posts (folding must be fast).
     # After NFKC re.I matches no other letters than the ASCII ones: these literals are what
     # _URL and _TRAILER need to match at all.
